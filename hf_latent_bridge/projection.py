@@ -1,0 +1,145 @@
+"""Relative projection and its inverse: pure functions on tensors.
+
+Notation (Maiorca et al., 2024): anchors ``A`` (k, d) embed k inputs; ``mu`` is their mean; a sample's
+*relative representation* is its cosine to every centred anchor. The inverse relative projection
+(IRP) recovers a direction in a target space from a relative representation using the target's
+anchors only, through a regularised least-squares solve.
+
+The IRP map factorises per side::
+
+    y~ = normalize(x - mu_x) @ source_factor @ target_factor
+         source_factor = normalize_rows(A_x - mu_x).T                 (d_x, k)   source anchors only
+         target_factor = regularised pinv of normalize_rows(A_y - mu_y).T (k, d_y)  target anchors only
+
+so an encoder's side can be computed without ever seeing the other encoder. Solves run in float64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .validation import check_nonzero_rows
+
+#: Singular values below ``TRUNCATION_RTOL * s_max`` are treated as exactly zero: on real embeddings
+#: they carry round-off, not signal (MiniLM has singular values at 1e-8 and 1e-16 after centring).
+TRUNCATION_RTOL = 1e-6
+
+#: Ridge strengths tried by the automatic choice, relative to the mean squared singular value. Zero
+#: (the truncated pseudo-inverse) wins only where the spaces really are isometric.
+RIDGE_GRID = (0.0, *(10.0 ** (e / 4) for e in range(-16, 5)))
+
+
+def normalize_rows(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """L2-normalise the last dimension (rows of zero norm stay zero)."""
+    return x / torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min(eps)
+
+
+def centre_normalize(x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+    """Centre on ``mean`` and L2-normalise each row."""
+    return normalize_rows(x - mean)
+
+
+def relative_projection(
+    x: torch.Tensor, anchors: torch.Tensor, mean: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Cosines of centred samples ``x`` (n, d) to centred anchors (k, d): the (n, k) relative space.
+
+    ``mean`` defaults to the anchors' mean. Invariant to rotations, reflections, isotropic scaling and
+    shifts applied to samples and anchors together.
+    """
+    mean = anchors.mean(dim=0) if mean is None else mean
+    return centre_normalize(x, mean) @ centre_normalize(anchors, mean).T
+
+
+@dataclass(frozen=True)
+class AnchorSpectrum:
+    """Thin SVD of one side's centred, normalised anchors, ``U diag(s) Vh`` (float64)."""
+
+    mean: torch.Tensor  # (d,)
+    u: torch.Tensor  # (k, r)
+    s: torch.Tensor  # (r,)
+    vh: torch.Tensor  # (r, d)
+    #: Mean norm of the centred anchors: the scale the relative step discards.
+    norm_scale: float
+
+    @property
+    def mean_square(self) -> float:
+        """Mean squared singular value: the unit in which ridge strengths are expressed."""
+        return float((self.s**2).mean()) if self.s.numel() else 1.0
+
+
+def anchor_spectrum(anchors: torch.Tensor, name: str = "anchors") -> AnchorSpectrum:
+    """Centre, normalise and decompose one side's anchors (the only expensive step of a fit)."""
+    a = anchors.to(torch.float64)
+    mean = a.mean(dim=0)
+    centred = a - mean
+    check_nonzero_rows(centred, name)
+    norms = torch.linalg.vector_norm(centred, dim=-1)
+    u, s, vh = torch.linalg.svd(normalize_rows(centred), full_matrices=False)
+    keep = s > TRUNCATION_RTOL * s[0]
+    return AnchorSpectrum(mean, u[:, keep], s[keep], vh[keep], float(norms.mean()))
+
+
+def source_factor(anchors: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:
+    """(d_x, k) map from a centred, normalised source sample to its relative representation."""
+    a = anchors.to(torch.float64)
+    mean = a.mean(dim=0) if mean is None else mean.to(torch.float64)
+    return centre_normalize(a, mean).T
+
+
+def ridge_filter(s: torch.Tensor, ridge: float) -> torch.Tensor:
+    """Tikhonov filter factors ``s / (s^2 + ridge)``; ``ridge = 0`` is the truncated pseudo-inverse."""
+    return s / (s * s + ridge)
+
+
+def target_factor(spectrum: AnchorSpectrum, ridge: float) -> torch.Tensor:
+    """(k, d_y) regularised inverse of the target's relative projection.
+
+    ``ridge`` is absolute (in squared-singular-value units); ``relative_ridge * spectrum.mean_square``
+    converts a relative strength.
+    """
+    return (spectrum.u * ridge_filter(spectrum.s, ridge)) @ spectrum.vh
+
+
+def inverse_relative_projection(
+    relative: torch.Tensor, spectrum: AnchorSpectrum, ridge: float
+) -> torch.Tensor:
+    """Directions ``y~`` (n, d_y), unit norm, whose relative representation best matches ``relative``."""
+    return normalize_rows(relative.to(torch.float64) @ target_factor(spectrum, ridge))
+
+
+def choose_ridge(
+    source_anchors: torch.Tensor,
+    target_anchors: torch.Tensor,
+    grid: tuple[float, ...] = RIDGE_GRID,
+    folds: int = 5,
+    seed: int = 0,
+) -> tuple[float, dict[float, float]]:
+    """Pick the relative ridge strength by k-fold cross-validation on the anchors.
+
+    Each fold fits both sides on the other folds' anchors and translates its held-out source anchors;
+    the score is the mean cosine to the held-out target anchors (centred on the fitting anchors).
+    Returns the best relative strength and the score of every candidate.
+    """
+    x = source_anchors.to(torch.float64)
+    y = target_anchors.to(torch.float64)
+    k = x.shape[0]
+    folds = max(2, min(folds, k // 2))
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(k, generator=generator)
+    totals = torch.zeros(len(grid), dtype=torch.float64)
+    for held_out in order.chunk(folds):
+        fit_mask = torch.ones(k, dtype=torch.bool)
+        fit_mask[held_out] = False
+        spectrum = anchor_spectrum(y[fit_mask], "target_anchors")
+        relative = centre_normalize(x[held_out], x[fit_mask].mean(0)) @ source_factor(x[fit_mask])
+        truth = centre_normalize(y[held_out], spectrum.mean)
+        coords = relative @ spectrum.u  # (n_held, r): shared by every candidate
+        for i, rel_ridge in enumerate(grid):
+            directions = (coords * ridge_filter(spectrum.s, rel_ridge * spectrum.mean_square)) @ spectrum.vh
+            totals[i] += (normalize_rows(directions) * truth).sum()
+    scores = {r: float(t) / k for r, t in zip(grid, totals, strict=True)}
+    best = max(scores, key=scores.__getitem__)
+    return best, scores
