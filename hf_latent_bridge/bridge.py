@@ -19,6 +19,7 @@ from .alignment import DIRECT_METHODS, METHODS, TranslationMap, fit_irp
 from .anchors import AnchorSet, ensemble_subsets, fingerprint
 from .config import EncoderRef, LatentBridgeConfig
 from .errors import BridgeInputError, CheckpointError
+from .hub import HubCardMixin
 from .projection import choose_ridge
 from .validation import (
     as_tensor,
@@ -32,7 +33,7 @@ from .validation import (
 MIN_ANCHORS_FOR_AUTO_RIDGE = 10
 
 
-class LatentBridge(PreTrainedModel):
+class LatentBridge(HubCardMixin, PreTrainedModel):
     """Translate embeddings of a source encoder into a target encoder's space.
 
     Build one with :meth:`fit` from parallel anchors, then :meth:`translate`; share it with
@@ -246,6 +247,14 @@ class LatentBridge(PreTrainedModel):
                 + ". Re-save the bridge with save_pretrained, or check that the repo holds a bridge."
             )
         return (model, info) if wants_info else model
+
+    @classmethod
+    def from_anchor_spaces(cls, source_space: Any, target_space: Any, method: str = "irp", **fit_options: Any):
+        """Compose a bridge from two :class:`~hf_latent_bridge.AnchorSpace` s on the same anchor set,
+        without loading either encoder (see :func:`hf_latent_bridge.anchor_space.compose_bridge`)."""
+        from .anchor_space import compose_bridge
+
+        return compose_bridge(source_space, target_space, method, **fit_options)
 
 
 def _round_off(dtype: torch.dtype) -> float:
