@@ -85,13 +85,15 @@ def irp_map(
     target: AnchorSpectrum,
     ridge: float,
     output_norm: float,
+    whitening_strength: float | None = None,
 ) -> TranslationMap:
     """IRP as one (d_x, d_y) matrix: ``source_factor @ target_factor``, each from one side only."""
     x = source_anchors.to(torch.float64)
-    mean = x.mean(dim=0)
-    transform = source_factor(x, mean) @ target_factor(target, ridge)
+    transform = source_factor(x, whitening_strength) @ target_factor(target, ridge)
     d_x, d_y = transform.shape
-    return TranslationMap(mean, _ones(d_x), transform, _zeros(d_y), output_norm, _ones(d_y), target.mean)
+    return TranslationMap(
+        x.mean(dim=0), _ones(d_x), transform, _zeros(d_y), output_norm, _ones(d_y), target.mean
+    )
 
 
 def fit_irp(
@@ -99,15 +101,19 @@ def fit_irp(
     target_anchors: torch.Tensor,
     relative_ridge: float,
     scale: float | str = "mean",
+    whitening_strength: float | None = None,
 ) -> TranslationMap:
     """IRP with a ridge relative to the target's mean squared singular value.
 
     ``scale``: ``"mean"`` restores the mean norm of the centred target anchors, ``"none"`` leaves unit
-    norm, a number sets the norm.
+    norm, a number sets the norm. ``whitening_strength``: shrinkage whitening of both sides before the
+    relative projection (see :class:`~hf_latent_bridge.projection.Whitening`); ``None`` is plain IRP.
     """
-    spectrum = anchor_spectrum(target_anchors, "target_anchors")
+    spectrum = anchor_spectrum(target_anchors, "target_anchors", whitening_strength)
     output_norm = {"mean": spectrum.norm_scale, "none": 1.0}.get(scale, scale)  # type: ignore[call-overload]
-    return irp_map(source_anchors, spectrum, relative_ridge * spectrum.mean_square, float(output_norm))
+    return irp_map(
+        source_anchors, spectrum, relative_ridge * spectrum.mean_square, float(output_norm), whitening_strength
+    )
 
 
 def _standardize(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

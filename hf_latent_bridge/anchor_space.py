@@ -24,7 +24,7 @@ from .anchors import AnchorSet
 from .config import EncoderRef
 from .errors import BridgeInputError, CheckpointError, IncompatibleEncoderError
 from .hub import HubCardMixin
-from .projection import AnchorSpectrum, anchor_spectrum, source_factor, target_factor
+from .projection import DEFAULT_WHITENING, AnchorSpectrum, anchor_spectrum, source_factor, target_factor
 from .validation import as_tensor, check_matrix, check_nonzero_rows
 
 if TYPE_CHECKING:
@@ -176,17 +176,17 @@ class AnchorSpace(HubCardMixin, PreTrainedModel):
     def fingerprint(self) -> str:
         return self.config.anchor_fingerprint
 
-    def source_factor(self) -> torch.Tensor:
+    def source_factor(self, whitening: float | None = DEFAULT_WHITENING) -> torch.Tensor:
         """(d, k) float64: this encoder's side of IRP when it is the source (its anchors only)."""
-        return source_factor(self.anchors, self.anchors.to(torch.float64).mean(0))
+        return source_factor(self.anchors, whitening)
 
-    def spectrum(self) -> AnchorSpectrum:
-        """SVD of the centred, normalised anchors: this encoder's side of IRP when it is the target."""
-        return anchor_spectrum(self.anchors, "anchors")
+    def spectrum(self, whitening: float | None = DEFAULT_WHITENING) -> AnchorSpectrum:
+        """SVD of the centred, whitened, normalised anchors: this side of IRP as the target."""
+        return anchor_spectrum(self.anchors, "anchors", whitening)
 
-    def target_factor(self, relative_ridge: float) -> torch.Tensor:
+    def target_factor(self, relative_ridge: float, whitening: float | None = DEFAULT_WHITENING) -> torch.Tensor:
         """(k, d) float64 regularised inverse when this encoder is the target (its anchors only)."""
-        spectrum = self.spectrum()
+        spectrum = self.spectrum(whitening)
         return target_factor(spectrum, relative_ridge * spectrum.mean_square)
 
     # ------------------------------------------------------------------ loading

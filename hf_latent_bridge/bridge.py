@@ -20,7 +20,7 @@ from .anchors import AnchorSet, ensemble_subsets, fingerprint
 from .config import EncoderRef, LatentBridgeConfig
 from .errors import BridgeInputError, CheckpointError
 from .hub import HubCardMixin
-from .projection import choose_ridge
+from .projection import DEFAULT_WHITENING, choose_ridge
 from .validation import (
     as_tensor,
     check_anchor_pair,
@@ -90,6 +90,7 @@ class LatentBridge(HubCardMixin, PreTrainedModel):
         *,
         ridge: float | str = "auto",
         scale: float | str = "mean",
+        whitening: float | None = DEFAULT_WHITENING,
         ensemble: int = 1,
         ensemble_fraction: float = 0.8,
         seed: int = 0,
@@ -107,6 +108,10 @@ class LatentBridge(HubCardMixin, PreTrainedModel):
             ridge: IRP only. ``"auto"`` cross-validates the Tikhonov strength on the anchors
                 (``folds`` folds); a number sets it, relative to the mean squared singular value of
                 the target anchors (0 is the truncated pseudo-inverse).
+            whitening: IRP only. Shrinkage whitening of each side before the relative projection:
+                every principal direction of the anchors is scaled by 1/sqrt(var + whitening * mean var).
+                ``None`` is the plain relative projection of the paper; the default 1.0 evens out
+                anisotropic spaces (see benchmarks/README.md for its effect).
             scale: IRP only. Output norm: ``"mean"`` norm of the centred target anchors, ``"none"``
                 (unit) or a positive number.
             ensemble: average the translations of this many seeded anchor subsets, each holding
@@ -126,6 +131,10 @@ class LatentBridge(HubCardMixin, PreTrainedModel):
             raise BridgeInputError(f"ridge must be 'auto' or a number >= 0, got {ridge!r}.")
         if not (scale in ("mean", "none") or (isinstance(scale, (int, float)) and scale > 0)):
             raise BridgeInputError(f"scale must be 'mean', 'none' or a positive number, got {scale!r}.")
+        if whitening is not None and not (isinstance(whitening, (int, float)) and whitening > 0):
+            raise BridgeInputError(
+                f"whitening must be None (off) or a positive shrinkage strength, got {whitening!r}."
+            )
         if method != "identity":
             warn_if_underdetermined(x.shape[0], y.shape[1])
         if dtype is None:
@@ -140,8 +149,8 @@ class LatentBridge(HubCardMixin, PreTrainedModel):
         fit_report: dict[str, Any] = {}
         ridge_selected = None
         if method == "irp":
-            ridge_selected, fit_report = _resolve_ridge(x64, y64, ridge, folds, seed)
-            maps = [fit_irp(x64[rows], y64[rows], ridge_selected, scale) for rows in subsets]
+            ridge_selected, fit_report = _resolve_ridge(x64, y64, ridge, whitening, folds, seed)
+            maps = [fit_irp(x64[rows], y64[rows], ridge_selected, scale, whitening) for rows in subsets]
         else:
             maps = [DIRECT_METHODS[method](x64[rows], y64[rows]) for rows in subsets]
 
@@ -152,6 +161,7 @@ class LatentBridge(HubCardMixin, PreTrainedModel):
             num_anchors=x.shape[0],
             ridge=ridge,
             ridge_selected=ridge_selected,
+            whitening=whitening if method == "irp" else None,
             scale=scale,
             ensemble=ensemble,
             ensemble_fraction=ensemble_fraction,
@@ -281,11 +291,11 @@ def _is_corrupt_file_error(error: Exception) -> bool:
 
 
 def _resolve_ridge(
-    x: torch.Tensor, y: torch.Tensor, ridge: float | str, folds: int, seed: int
+    x: torch.Tensor, y: torch.Tensor, ridge: float | str, whitening: float | None, folds: int, seed: int
 ) -> tuple[float, dict[str, Any]]:
     if ridge != "auto":
         return float(ridge), {}
     if x.shape[0] < MIN_ANCHORS_FOR_AUTO_RIDGE:
         return 0.0, {"ridge_note": f"fewer than {MIN_ANCHORS_FOR_AUTO_RIDGE} anchors: no ridge"}
-    best, scores = choose_ridge(x, y, folds=folds, seed=seed)
+    best, scores = choose_ridge(x, y, whitening, folds=folds, seed=seed)
     return best, {"ridge_cv_cosine": {f"{r:.4g}": round(s, 6) for r, s in scores.items()}}

@@ -48,6 +48,7 @@ class LatentBridgeConfig(PreTrainedConfig):
         ridge: IRP regularisation asked for: ``"auto"`` (cross-validated on the anchors) or a
             strength relative to the mean squared singular value of the target anchors.
         ridge_selected: the relative strength actually used (the chosen one when ``ridge="auto"``).
+        whitening: IRP shrinkage-whitening strength of both sides (``None``: plain relative projection).
         scale: IRP output norm: ``"mean"`` (mean norm of the centred target anchors), ``"none"``
             (unit norm) or a positive number.
         ensemble / ensemble_fraction: number of anchor subsets averaged, and the share of anchors each.
@@ -69,6 +70,7 @@ class LatentBridgeConfig(PreTrainedConfig):
         ridge: float | str = "auto",
         ridge_selected: float | None = None,
         scale: float | str = "mean",
+        whitening: float | None = None,
         ensemble: int = 1,
         ensemble_fraction: float = 0.8,
         seed: int = 0,
@@ -88,6 +90,7 @@ class LatentBridgeConfig(PreTrainedConfig):
         self.ridge = ridge
         self.ridge_selected = ridge_selected
         self.scale = scale
+        self.whitening = whitening
         self.ensemble = ensemble
         self.ensemble_fraction = ensemble_fraction
         self.seed = seed

@@ -788,7 +788,7 @@ def _state_fingerprint(module: torch.nn.Module) -> str:
     for key, tensor in module.state_dict().items():
         data = tensor.detach().cpu().contiguous()
         digest.update(f"{key}:{tuple(data.shape)}:{data.dtype};".encode())
-        digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes() if data.numel() else b"")
     return digest.hexdigest()[:24]
 
 

@@ -26,9 +26,12 @@ from .validation import check_nonzero_rows
 #: they carry round-off, not signal (MiniLM has singular values at 1e-8 and 1e-16 after centring).
 TRUNCATION_RTOL = 1e-6
 
+#: Default shrinkage-whitening strength of IRP (see :class:`Whitening`); ``None`` disables it.
+DEFAULT_WHITENING = 1.0
+
 #: Ridge strengths tried by the automatic choice, relative to the mean squared singular value. Zero
 #: (the truncated pseudo-inverse) wins only where the spaces really are isometric.
-RIDGE_GRID = (0.0, *(10.0 ** (e / 4) for e in range(-16, 5)))
+RIDGE_GRID = (0.0, *(10.0 ** (e / 4) for e in range(-16, 9)))
 
 
 def normalize_rows(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
@@ -54,39 +57,89 @@ def relative_projection(
 
 
 @dataclass(frozen=True)
-class AnchorSpectrum:
-    """Thin SVD of one side's centred, normalised anchors, ``U diag(s) Vh`` (float64)."""
+class Whitening:
+    """One side's shrinkage whitening: ``(x - mean) @ basis.T * gain``, with gain = 1 / sqrt(var + w * mean var).
+
+    Embedding spaces are anisotropic: a few directions dominate every cosine. Rescaling each principal
+    direction of the anchors towards unit variance (shrunk by ``w`` times the mean variance, so weak and
+    noisy directions are not blown up) lets all directions take part in the relative representation.
+    Strength ``None`` is the identity (the plain relative projection of the paper).
+    """
 
     mean: torch.Tensor  # (d,)
+    basis: torch.Tensor  # (r, d), orthonormal rows
+    gain: torch.Tensor  # (r,)
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) @ self.basis.T * self.gain
+
+    @property
+    def forward_matrix(self) -> torch.Tensor:
+        """(d, r): centred sample -> whitened coordinates."""
+        return self.basis.T * self.gain
+
+    @property
+    def inverse_matrix(self) -> torch.Tensor:
+        """(r, d): whitened coordinates -> centred sample."""
+        return self.basis / self.gain[:, None]
+
+
+def whitening(anchors: torch.Tensor, strength: float | None) -> Whitening:
+    a = anchors.to(torch.float64)
+    mean = a.mean(dim=0)
+    if strength is None:
+        eye = torch.eye(a.shape[1], dtype=torch.float64)
+        return Whitening(mean, eye, torch.ones(a.shape[1], dtype=torch.float64))
+    _, s, vh = torch.linalg.svd(a - mean, full_matrices=False)
+    keep = s > TRUNCATION_RTOL * s[0]
+    variance = s[keep] ** 2 / a.shape[0]
+    return Whitening(mean, vh[keep], torch.rsqrt(variance + strength * variance.mean()))
+
+
+@dataclass(frozen=True)
+class AnchorSpectrum:
+    """One side as a target: thin SVD ``U diag(s) Vh`` of its centred, whitened, normalised anchors."""
+
+    whitening: Whitening
     u: torch.Tensor  # (k, r)
     s: torch.Tensor  # (r,)
-    vh: torch.Tensor  # (r, d)
+    vh: torch.Tensor  # (r, r_w), in whitened coordinates
     #: Mean norm of the centred anchors: the scale the relative step discards.
     norm_scale: float
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.whitening.mean
 
     @property
     def mean_square(self) -> float:
         """Mean squared singular value: the unit in which ridge strengths are expressed."""
         return float((self.s**2).mean()) if self.s.numel() else 1.0
 
+    @property
+    def output_basis(self) -> torch.Tensor:
+        """(r, d): right singular vectors mapped back to the centred (unwhitened) space."""
+        return self.vh @ self.whitening.inverse_matrix
 
-def anchor_spectrum(anchors: torch.Tensor, name: str = "anchors") -> AnchorSpectrum:
-    """Centre, normalise and decompose one side's anchors (the only expensive step of a fit)."""
+
+def anchor_spectrum(
+    anchors: torch.Tensor, name: str = "anchors", whitening_strength: float | None = None
+) -> AnchorSpectrum:
+    """Centre, whiten, normalise and decompose one side's anchors (the expensive step of a fit)."""
     a = anchors.to(torch.float64)
-    mean = a.mean(dim=0)
-    centred = a - mean
+    centred = a - a.mean(dim=0)
     check_nonzero_rows(centred, name)
     norms = torch.linalg.vector_norm(centred, dim=-1)
-    u, s, vh = torch.linalg.svd(normalize_rows(centred), full_matrices=False)
+    white = whitening(a, whitening_strength)
+    u, s, vh = torch.linalg.svd(normalize_rows(white.apply(a)), full_matrices=False)
     keep = s > TRUNCATION_RTOL * s[0]
-    return AnchorSpectrum(mean, u[:, keep], s[keep], vh[keep], float(norms.mean()))
+    return AnchorSpectrum(white, u[:, keep], s[keep], vh[keep], float(norms.mean()))
 
 
-def source_factor(anchors: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:
-    """(d_x, k) map from a centred, normalised source sample to its relative representation."""
-    a = anchors.to(torch.float64)
-    mean = a.mean(dim=0) if mean is None else mean.to(torch.float64)
-    return centre_normalize(a, mean).T
+def source_factor(anchors: torch.Tensor, whitening_strength: float | None = None) -> torch.Tensor:
+    """(d_x, k) map from a centred source sample to (a positive multiple of) its relative representation."""
+    white = whitening(anchors, whitening_strength)
+    return white.forward_matrix @ normalize_rows(white.apply(anchors.to(torch.float64))).T
 
 
 def ridge_filter(s: torch.Tensor, ridge: float) -> torch.Tensor:
@@ -95,12 +148,12 @@ def ridge_filter(s: torch.Tensor, ridge: float) -> torch.Tensor:
 
 
 def target_factor(spectrum: AnchorSpectrum, ridge: float) -> torch.Tensor:
-    """(k, d_y) regularised inverse of the target's relative projection.
+    """(k, d_y) regularised inverse of the target's relative projection, back in its centred space.
 
     ``ridge`` is absolute (in squared-singular-value units); ``relative_ridge * spectrum.mean_square``
     converts a relative strength.
     """
-    return (spectrum.u * ridge_filter(spectrum.s, ridge)) @ spectrum.vh
+    return (spectrum.u * ridge_filter(spectrum.s, ridge)) @ spectrum.output_basis
 
 
 def inverse_relative_projection(
@@ -113,6 +166,7 @@ def inverse_relative_projection(
 def choose_ridge(
     source_anchors: torch.Tensor,
     target_anchors: torch.Tensor,
+    whitening_strength: float | None = None,
     grid: tuple[float, ...] = RIDGE_GRID,
     folds: int = 5,
     seed: int = 0,
@@ -133,12 +187,13 @@ def choose_ridge(
     for held_out in order.chunk(folds):
         fit_mask = torch.ones(k, dtype=torch.bool)
         fit_mask[held_out] = False
-        spectrum = anchor_spectrum(y[fit_mask], "target_anchors")
-        relative = centre_normalize(x[held_out], x[fit_mask].mean(0)) @ source_factor(x[fit_mask])
+        spectrum = anchor_spectrum(y[fit_mask], "target_anchors", whitening_strength)
+        relative = (x[held_out] - x[fit_mask].mean(0)) @ source_factor(x[fit_mask], whitening_strength)
         truth = centre_normalize(y[held_out], spectrum.mean)
         coords = relative @ spectrum.u  # (n_held, r): shared by every candidate
+        basis = spectrum.output_basis
         for i, rel_ridge in enumerate(grid):
-            directions = (coords * ridge_filter(spectrum.s, rel_ridge * spectrum.mean_square)) @ spectrum.vh
+            directions = (coords * ridge_filter(spectrum.s, rel_ridge * spectrum.mean_square)) @ basis
             totals[i] += (normalize_rows(directions) * truth).sum()
     scores = {r: float(t) / k for r, t in zip(grid, totals, strict=True)}
     best = max(scores, key=scores.__getitem__)

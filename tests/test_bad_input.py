@@ -84,6 +84,7 @@ def test_fewer_anchors_than_target_dimension_warns(rng):
         ({"ridge": -1.0}, "ridge must be"),
         ({"ridge": "lots"}, "ridge must be"),
         ({"scale": "max"}, "scale must be"),
+        ({"whitening": -1.0}, "whitening must be None"),
         ({"ensemble": 0}, "ensemble must be"),
         ({"ensemble": 2, "ensemble_fraction": 1.5}, "ensemble_fraction"),
     ],

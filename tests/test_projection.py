@@ -12,6 +12,7 @@ from hf_latent_bridge.projection import (
     choose_ridge,
     inverse_relative_projection,
     relative_projection,
+    whitening,
 )
 
 F64 = torch.float64
@@ -103,3 +104,25 @@ def test_choose_ridge_regularises_noisy_rank_deficient_targets(rng):
     best, scores = choose_ridge(x, y)
     assert best > 0
     assert scores[best] > 0.7 > 0.1 > scores[0.0]  # the plain inverse amplifies the weak directions
+
+
+def test_shrinkage_whitening_evens_out_the_spectrum(rng):
+    scales = torch.tensor([10.0, 3.0, 1.0, 0.1], dtype=F64)
+    anchors = torch.randn(400, 4, dtype=F64, generator=rng) * scales @ orthogonal(4, rng)
+    white = whitening(anchors, 1.0)
+    z = white.apply(anchors)
+    variance = torch.linalg.eigvalsh(z.T @ z / anchors.shape[0])
+    raw = torch.linalg.eigvalsh((anchors - anchors.mean(0)).T @ (anchors - anchors.mean(0)) / 400)
+    torch.testing.assert_close(variance, raw / (raw + raw.mean()), rtol=0, atol=1e-9)
+    # Round trip through the inverse matrix, and None is the identity.
+    torch.testing.assert_close(z @ white.inverse_matrix + white.mean, anchors, rtol=0, atol=1e-9)
+    torch.testing.assert_close(whitening(anchors, None).apply(anchors), anchors - anchors.mean(0))
+
+
+def test_whitened_irp_still_recovers_isometries(rng):
+    x = torch.randn(90, 8, dtype=F64, generator=rng) * torch.linspace(0.2, 3.0, 8, dtype=F64)
+    q = orthogonal(8, rng)
+    y = 0.5 * x @ q - 2.0
+    translation = fit_irp(x[:70], y[:70], relative_ridge=0.0, scale="none", whitening_strength=1.0)
+    out = translation.apply(x[70:]) - translation.target_mean
+    torch.testing.assert_close(out, unit(y[70:] - translation.target_mean), rtol=0, atol=1e-6)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import sys
 import time
 from collections import Counter
@@ -23,8 +22,6 @@ from hf_latent_bridge.resources import (
     efficientnet_preprocess,
     fashion_mnist_captions,
 )
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 EXPECTED_TOPICS = [
     "ai",
