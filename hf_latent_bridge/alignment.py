@@ -112,7 +112,11 @@ def fit_irp(
     spectrum = anchor_spectrum(target_anchors, "target_anchors", whitening_strength)
     output_norm = {"mean": spectrum.norm_scale, "none": 1.0}.get(scale, scale)  # type: ignore[call-overload]
     return irp_map(
-        source_anchors, spectrum, relative_ridge * spectrum.mean_square, float(output_norm), whitening_strength
+        source_anchors,
+        spectrum,
+        relative_ridge * spectrum.mean_square,
+        float(output_norm),
+        whitening_strength,
     )
 
 

@@ -184,7 +184,9 @@ class AnchorSpace(HubCardMixin, PreTrainedModel):
         """SVD of the centred, whitened, normalised anchors: this side of IRP as the target."""
         return anchor_spectrum(self.anchors, "anchors", whitening)
 
-    def target_factor(self, relative_ridge: float, whitening: float | None = DEFAULT_WHITENING) -> torch.Tensor:
+    def target_factor(
+        self, relative_ridge: float, whitening: float | None = DEFAULT_WHITENING
+    ) -> torch.Tensor:
         """(k, d) float64 regularised inverse when this encoder is the target (its anchors only)."""
         spectrum = self.spectrum(whitening)
         return target_factor(spectrum, relative_ridge * spectrum.mean_square)

@@ -259,7 +259,9 @@ class LatentBridge(HubCardMixin, PreTrainedModel):
         return (model, info) if wants_info else model
 
     @classmethod
-    def from_anchor_spaces(cls, source_space: Any, target_space: Any, method: str = "irp", **fit_options: Any):
+    def from_anchor_spaces(
+        cls, source_space: Any, target_space: Any, method: str = "irp", **fit_options: Any
+    ):
         """Compose a bridge from two :class:`~hf_latent_bridge.AnchorSpace` s on the same anchor set,
         without loading either encoder (see :func:`hf_latent_bridge.anchor_space.compose_bridge`)."""
         from .anchor_space import compose_bridge
