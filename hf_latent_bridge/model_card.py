@@ -126,6 +126,8 @@ def bridge_card_info(config: Any) -> CardInfo:
     }
     if config.method == "irp":
         parameters["ridge (relative)"] = _ridge_text(config)
+        whitening = getattr(config, "whitening", None)
+        parameters["whitening (shrinkage)"] = "off (plain IRP)" if whitening is None else f"{whitening:g}"
         parameters["scale"] = config.scale
     if config.ensemble > 1:
         parameters["ensemble"] = f"{config.ensemble} members x {config.ensemble_fraction:.0%} of the anchors"
