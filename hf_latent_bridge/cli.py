@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover
 
 from .alignment import METHODS
 from .anchors import STRATEGIES
+from .projection import DEFAULT_WHITENING
 
 DEBUG_ENV = "HF_LATENT_BRIDGE_DEBUG"
 DEMO_TEXT = "Do you like to play basketball?"  # keep equal to hf_latent_bridge.demo.DEFAULT_TEXT
@@ -232,6 +233,18 @@ def _parse_ridge(ridge: str) -> float | str:
     return value
 
 
+def _parse_whitening(whitening: str) -> float | None:
+    if whitening.lower() == "none":
+        return None
+    try:
+        value = float(whitening)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise CliError(f"--whitening must be 'none' or a positive number, got {whitening!r}.")
+    return value
+
+
 def _parse_scale(scale: str) -> float | str:
     if scale in ("mean", "none"):
         return scale
@@ -277,6 +290,9 @@ def fit(
     method: Annotated[str, typer.Option(help=f"Translation method: {', '.join(METHODS)}.")] = "irp",
     ridge: Annotated[str, typer.Option(help="IRP ridge: 'auto' or a number >= 0.")] = "auto",
     scale: Annotated[str, typer.Option(help="IRP output norm: 'mean', 'none' or a number.")] = "mean",
+    whitening: Annotated[
+        str, typer.Option(help="IRP shrinkage whitening of both sides: a number > 0, or 'none' (plain IRP).")
+    ] = str(DEFAULT_WHITENING),
     source_revision: Annotated[str | None, typer.Option(help="Revision of the source encoder.")] = None,
     target_revision: Annotated[str | None, typer.Option(help="Revision of the target encoder.")] = None,
     source_pooling: Annotated[
@@ -300,6 +316,7 @@ def fit(
     _check_choice(strategy, STRATEGIES, "--strategy")
     _check_choice(method, METHODS, "--method")
     ridge_value, scale_value = _parse_ridge(ridge), _parse_scale(scale)
+    whitening_value = _parse_whitening(whitening)
     if num_anchors < 2:
         raise CliError(f"--num-anchors must be at least 2, got {num_anchors}.")
     if batch_size < 1:
@@ -351,6 +368,7 @@ def fit(
             method,
             ridge=ridge_value,
             scale=scale_value,
+            whitening=whitening_value,
             seed=seed,
             source_encoder=source_encoder.ref,
             target_encoder=target_encoder.ref,

@@ -151,6 +151,7 @@ def test_fit_procrustes_from_a_csv_file(tmp_path, topics_file, tiny_bert_path, t
         (["--data", "missing.parquet"], ["cannot load data set"]),
         (["--split", "test"], ["only the 'train' split"]),
         (["--ridge", "-1"], ["--ridge must be"]),
+        (["--whitening", "strong"], ["--whitening must be 'none' or a positive number"]),
     ],
 )
 def test_fit_bad_arguments(args, fragments, tmp_path, topics_file, tiny_bert_path, tiny_bert48_path):
