@@ -7,7 +7,6 @@ Shapes live in the config; loading checks tensors against it and refuses missing
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -226,38 +225,6 @@ class LatentBridge(HubCardMixin, PreTrainedModel):
             y = y.squeeze(0)
         return y.cpu().numpy() if is_numpy else y
 
-    # ------------------------------------------------------------------ loading
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any):
-        """Load a bridge (local folder or Hub repo); refuses checkpoints with missing or extra tensors."""
-        wants_info = kwargs.pop("output_loading_info", False)
-        try:
-            model, info = super().from_pretrained(
-                pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs
-            )
-        except CheckpointError:
-            raise
-        except Exception as error:
-            if _is_corrupt_file_error(error):
-                raise CheckpointError(
-                    f"the bridge tensors in {pretrained_model_name_or_path} cannot be read ({error}); "
-                    "the file is corrupt or truncated: download it again or re-save the bridge."
-                ) from error
-            if "mismatched" in str(error) or "size mismatch" in str(error):
-                raise CheckpointError(
-                    f"the tensors in {pretrained_model_name_or_path} do not match the dimensions in its "
-                    f"config.json ({error}); the config or the weights were edited or mixed up."
-                ) from error
-            raise
-        problems = {k: sorted(v) for k, v in info.items() if k != "error_msgs" and v}
-        if problems or info.get("error_msgs"):
-            raise CheckpointError(
-                f"{pretrained_model_name_or_path} is not a complete LatentBridge checkpoint: "
-                + "; ".join(f"{k.replace('_', ' ')}: {', '.join(v)}" for k, v in problems.items())
-                + ". Re-save the bridge with save_pretrained, or check that the repo holds a bridge."
-            )
-        return (model, info) if wants_info else model
-
     @classmethod
     def from_anchor_spaces(
         cls, source_space: Any, target_space: Any, method: str = "irp", **fit_options: Any
@@ -285,11 +252,6 @@ def _storage_dtype(config: LatentBridgeConfig) -> torch.dtype:
 def _quick_ok(x: torch.Tensor, dim: int) -> bool:
     """One reduction instead of a full isfinite mask on the hot path; the full check names bad rows."""
     return x.ndim == 2 and x.shape[0] > 0 and x.shape[1] == dim and bool(torch.isfinite(x.sum()))
-
-
-def _is_corrupt_file_error(error: Exception) -> bool:
-    text = f"{type(error).__name__} {error}".lower()
-    return any(s in text for s in ("safetensor", "header", "deserializ", "invalid", "incomplete"))
 
 
 def _resolve_ridge(

@@ -161,7 +161,7 @@ class HubCardMixin:
             model, info = super().from_pretrained(folder, *args, output_loading_info=True, **kwargs)
         except CheckpointError:
             raise
-        except (RuntimeError, ValueError, OSError) as error:
+        except Exception as error:  # safetensors' own error type derives from Exception only
             text = f"{type(error).__name__} {error}".lower()
             if "mismatch" in text or "shape" in text:
                 raise CheckpointError(

@@ -223,30 +223,10 @@ class StitchedModel(HubCardMixin, PreTrainedModel):
         source_encoder = kwargs.pop("source_encoder", None)
         strict = kwargs.pop("strict", True)
         wants_info = kwargs.pop("output_loading_info", False)
-        where = str(pretrained_model_name_or_path)
-        if os.path.isdir(where) and not (Path(where) / "config.json").is_file():
-            raise CheckpointError(f"{where} has no config.json: it is not a saved StitchedModel.")
-        try:
-            model, info = super().from_pretrained(
-                pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs
-            )
-        except CheckpointError:
-            raise
-        except (RuntimeError, ValueError, OSError) as error:
-            text = str(error).lower()
-            if any(s in text for s in ("safetensor", "header", "deserializ", "size mismatch", "shape")):
-                raise CheckpointError(
-                    f"the tensors in {where} cannot be loaded ({error}); the file is corrupt or does not "
-                    "match config.json. Download it again or re-save the model."
-                ) from error
-            raise
-        problems = {k: sorted(v) for k, v in info.items() if k != "error_msgs" and v}
-        if problems or info.get("error_msgs"):
-            raise CheckpointError(
-                f"{where} is not a complete StitchedModel checkpoint: "
-                + "; ".join(f"{k.replace('_', ' ')}: {', '.join(map(str, v))}" for k, v in problems.items())
-                + ". Re-save the model with save_pretrained."
-            )
+        # The hub mixin downloads, checks the model type and refuses missing or unexpected tensors.
+        model, info = super().from_pretrained(
+            pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs
+        )
         if source_encoder is not None:
             model.attach_source_encoder(source_encoder, strict=strict)
         model.eval()
