@@ -194,33 +194,49 @@ class LatentBridge(HubCardMixin, PreTrainedModel):
     # ------------------------------------------------------------------ translating
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Translate a (n, d_source) tensor to (n, d_target), computing in the bridge's dtype."""
+        return self._apply(embeddings)[0]
+
+    def _apply(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        """The translation, and whether every output is finite (checked on the cheapest reduction)."""
         x = embeddings.to(device=self.weight.device, dtype=self.weight.dtype)
-        total = None
+        total, finite = None, True
         for member in range(self.weight.shape[0]):
             y = torch.addmm(self.bias[member], x, self.weight[member])
             norm = self.output_norm[member]
             if norm > 0:
-                factor = norm / torch.linalg.vector_norm(y, dim=1, keepdim=True).clamp_min(1e-12)
-                y = torch.addcmul(self.output_shift[member], y, factor)
+                # A NaN or Inf anywhere in a row shows in its norm: n values to check, not n x d.
+                row_norms = torch.linalg.vector_norm(y, dim=1, keepdim=True)
+                finite = finite and bool(torch.isfinite(row_norms.sum()))
+                y = torch.addcmul(self.output_shift[member], y, norm / row_norms.clamp_min(1e-12))
+            else:
+                finite = finite and bool(torch.isfinite(y.sum()))
             total = y if total is None else total + y
         if self.weight.shape[0] > 1:
             total = total / self.weight.shape[0]
-        return total.to(embeddings.dtype)
+        return total.to(embeddings.dtype), finite
 
     def translate(self, x: Any) -> Any:
         """Translate source embeddings into the target space.
 
         ``x`` is (n, d_source) or (d_source,), numpy or torch; the result has the same kind, rank and
-        dtype (half precision inputs are computed in the bridge's dtype and cast back).
+        dtype (half precision inputs are computed in the bridge's dtype and cast back). NaN or Inf in
+        the input raise :class:`BridgeInputError` naming the rows; nothing non-finite is returned.
         """
         is_numpy = isinstance(x, np.ndarray)
         tensor = as_tensor(x, "embeddings")
         single = tensor.ndim == 1
         if single:
             tensor = tensor.unsqueeze(0)
-        if not _quick_ok(tensor, self.config.source_dim):
+        if tensor.ndim != 2 or tensor.shape[0] == 0 or tensor.shape[1] != self.config.source_dim:
             check_matrix(tensor, "embeddings", self.config.source_dim)
-        y = self(tensor.to(device=self.weight.device)).to(tensor.device)
+        y, finite = self._apply(tensor)
+        if not finite:
+            check_matrix(tensor, "embeddings", self.config.source_dim)  # names the NaN/Inf rows
+            raise BridgeInputError(
+                f"translating these embeddings overflowed {self.dtype}: their values are too large; "
+                "rescale them, or fit the bridge in float64 (LatentBridge.fit(..., dtype=torch.float64))."
+            )
+        y = y.to(tensor.device)
         if single:
             y = y.squeeze(0)
         return y.cpu().numpy() if is_numpy else y
@@ -247,11 +263,6 @@ def _storage_dtype(config: LatentBridgeConfig) -> torch.dtype:
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise CheckpointError(f"config dtype {config.dtype!r} is not a floating point torch dtype.")
     return dtype
-
-
-def _quick_ok(x: torch.Tensor, dim: int) -> bool:
-    """One reduction instead of a full isfinite mask on the hot path; the full check names bad rows."""
-    return x.ndim == 2 and x.shape[0] > 0 and x.shape[1] == dim and bool(torch.isfinite(x.sum()))
 
 
 def _resolve_ridge(

@@ -33,12 +33,19 @@ def test_non_finite_anchors(anchors, bad, side):
         LatentBridge.fit(*pair)
 
 
-def test_non_finite_inputs_to_translate(anchors):
-    bridge = LatentBridge.fit(*anchors)
+@pytest.mark.parametrize("method", ["irp", "procrustes"])
+def test_non_finite_inputs_to_translate(anchors, method):
+    bridge = LatentBridge.fit(*anchors, method=method)
     x = torch.randn(5, 6)
     x[4, 0] = float("nan")
     with pytest.raises(BridgeInputError, match=r"NaN or Inf.*\[4\]"):
         bridge.translate(x)
+
+
+def test_finite_inputs_that_overflow_the_bridge_dtype(anchors):
+    bridge = LatentBridge.fit(*anchors)
+    with pytest.raises(BridgeInputError, match="overflowed torch.float32.*float64"):
+        bridge.translate(torch.full((2, 6), 3e38))
 
 
 @pytest.mark.parametrize("shape", [(40,), (40, 6, 1), (0, 6)])
