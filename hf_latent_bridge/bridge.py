@@ -194,9 +194,9 @@ class LatentBridge(HubCardMixin, PreTrainedModel):
     # ------------------------------------------------------------------ translating
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Translate a (n, d_source) tensor to (n, d_target), computing in the bridge's dtype."""
-        return self._apply(embeddings)[0]
+        return self._translate_checked(embeddings)[0]
 
-    def _apply(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    def _translate_checked(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, bool]:
         """The translation, and whether every output is finite (checked on the cheapest reduction)."""
         x = embeddings.to(device=self.weight.device, dtype=self.weight.dtype)
         total, finite = None, True
@@ -229,7 +229,7 @@ class LatentBridge(HubCardMixin, PreTrainedModel):
             tensor = tensor.unsqueeze(0)
         if tensor.ndim != 2 or tensor.shape[0] == 0 or tensor.shape[1] != self.config.source_dim:
             check_matrix(tensor, "embeddings", self.config.source_dim)
-        y, finite = self._apply(tensor)
+        y, finite = self._translate_checked(tensor)
         if not finite:
             check_matrix(tensor, "embeddings", self.config.source_dim)  # names the NaN/Inf rows
             raise BridgeInputError(

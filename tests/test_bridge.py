@@ -256,3 +256,11 @@ def test_isometries_are_recovered_for_random_shapes(d, k_extra, seed):
     bridge = LatentBridge.fit(xa, ya, ridge=0.0)
     mu = ya.mean(0)
     torch.testing.assert_close(unit(bridge.translate(x) - mu), unit(y - mu), rtol=0, atol=1e-6)
+
+
+def test_module_to_moves_and_casts_the_buffers(pair):
+    xa, ya, x, _ = pair
+    bridge = LatentBridge.fit(xa.float(), ya.float())
+    moved = bridge.to(torch.float64)
+    assert moved.dtype == torch.float64 and moved.device.type == "cpu"
+    torch.testing.assert_close(moved.translate(x), bridge.translate(x), rtol=1e-5, atol=1e-5)
