@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers import PreTrainedConfig, PreTrainedModel
-from transformers import initialization as init
 
 from .anchors import AnchorSet
+from .buffers import BufferStateMixin
 from .config import EncoderRef
 from .errors import BridgeInputError, CheckpointError, IncompatibleEncoderError
 from .hub import HubCardMixin
@@ -80,7 +80,7 @@ class AnchorSpaceConfig(PreTrainedConfig):
                 raise CheckpointError(f"{name} must be a positive integer, got {value!r}.")
 
 
-class AnchorSpace(HubCardMixin, PreTrainedModel):
+class AnchorSpace(HubCardMixin, BufferStateMixin, PreTrainedModel):
     """One encoder x one anchor set: the anchor embeddings ``(k, d)`` and their mean.
 
     Build with :meth:`from_embeddings`; compose two with ``LatentBridge.from_anchor_spaces``.
@@ -100,20 +100,6 @@ class AnchorSpace(HubCardMixin, PreTrainedModel):
         self.register_buffer("anchors", torch.empty(config.num_anchors, config.dim))
         self.register_buffer("mean", torch.empty(config.dim))
         self.post_init()
-
-    def _init_weights(self, module: torch.nn.Module) -> None:
-        # Buffers only; loading refuses checkpoints that miss any, so zeros never leak out.
-        if module is self:
-            for buffer in self.buffers():
-                init.zeros_(buffer)
-
-    @property
-    def device(self) -> torch.device:
-        return self.anchors.device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.anchors.dtype
 
     # ------------------------------------------------------------------ building
     @classmethod

@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import torch
 from transformers import PreTrainedModel
-from transformers import initialization as init
 
 from .alignment import DIRECT_METHODS, METHODS, TranslationMap, fit_irp
 from .anchors import AnchorSet, ensemble_subsets, fingerprint
+from .buffers import BufferStateMixin
 from .config import EncoderRef, LatentBridgeConfig
 from .errors import BridgeInputError, CheckpointError
 from .hub import HubCardMixin
@@ -32,7 +32,7 @@ from .validation import (
 MIN_ANCHORS_FOR_AUTO_RIDGE = 10
 
 
-class LatentBridge(HubCardMixin, PreTrainedModel):
+class LatentBridge(HubCardMixin, BufferStateMixin, PreTrainedModel):
     """Translate embeddings of a source encoder into a target encoder's space.
 
     Build one with :meth:`fit` from parallel anchors, then :meth:`translate`; share it with
@@ -63,21 +63,6 @@ class LatentBridge(HubCardMixin, PreTrainedModel):
             size = ensemble_subsets(k, members, config.ensemble_fraction).shape[1]
             self.register_buffer("member_indices", torch.empty(members, size, dtype=torch.long))
         self.post_init()
-
-    def _init_weights(self, module: torch.nn.Module) -> None:
-        # Buffers only; from_pretrained refuses checkpoints that miss any, so zeros never leak out.
-        if module is self:
-            for buffer in self.buffers():
-                init.zeros_(buffer)
-
-    # PreTrainedModel derives these from parameters; a bridge has only buffers.
-    @property
-    def device(self) -> torch.device:
-        return self.weight.device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.weight.dtype
 
     # ------------------------------------------------------------------ fitting
     @classmethod
