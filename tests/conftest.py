@@ -60,26 +60,46 @@ def tiny_models_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("tiny_models")
 
 
-@pytest.fixture(scope="session")
-def tiny_bert_path(tiny_models_dir) -> str:
-    """A 2-layer BERT with hidden size 32 (random weights, seed 0) and MiniLM's tokenizer."""
+def save_tiny_bert(path, hidden_size: int, seed: int) -> str:
+    """Save a 2-layer BERT of ``hidden_size`` (random weights from ``seed``) with MiniLM's tokenizer."""
     from transformers import BertConfig, BertModel
 
-    path = tiny_models_dir / "tiny-bert"
     tokenizer = _minilm_tokenizer()
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
+        hidden_size=hidden_size,
         num_hidden_layers=2,
         num_attention_heads=2,
-        intermediate_size=64,
+        intermediate_size=2 * hidden_size,
         max_position_embeddings=128,
     )
     BertModel(config).eval().save_pretrained(path)
     tokenizer.model_max_length = 128
     tokenizer.save_pretrained(path)
     return str(path)
+
+
+def write_topics_jsonl(path, every: int):
+    """Every ``every``-th real ChatterBot utterance with its topic name, as JSON lines at ``path``."""
+    import json
+
+    from hf_latent_bridge.resources import chatterbot_topics
+
+    dataset = chatterbot_topics()
+    names = dataset.features["label"].names
+    rows = [
+        {"text": dataset[i]["text"], "topic": names[dataset[i]["label"]]}
+        for i in range(0, len(dataset), every)
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_path(tiny_models_dir) -> str:
+    """A 2-layer BERT with hidden size 32 (random weights, seed 0) and MiniLM's tokenizer."""
+    return save_tiny_bert(tiny_models_dir / "tiny-bert", hidden_size=32, seed=0)
 
 
 @pytest.fixture(scope="session")

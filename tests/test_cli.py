@@ -18,6 +18,7 @@ from hf_latent_bridge.cli import app
 from hf_latent_bridge.encoders import load_encoder
 from hf_latent_bridge.heads import ClassificationHead
 from hf_latent_bridge.stitched import StitchedModel
+from tests.conftest import save_tiny_bert, write_topics_jsonl
 
 runner = CliRunner()
 COMMANDS = ("fit", "eval", "predict", "demo")
@@ -45,38 +46,14 @@ def leftovers(folder: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def topics_file(tmp_path_factory) -> Path:
     """300 real ChatterBot utterances (every 6th row) with their topic names, as JSON lines."""
-    from hf_latent_bridge.resources import chatterbot_topics
-
-    dataset = chatterbot_topics()
-    names = dataset.features["label"].names
-    path = tmp_path_factory.mktemp("data") / "topics.jsonl"
-    rows = [
-        {"text": dataset[i]["text"], "topic": names[dataset[i]["label"]]} for i in range(0, len(dataset), 6)
-    ]
-    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    return path
+    return write_topics_jsonl(tmp_path_factory.mktemp("data") / "topics.jsonl", every=6)
 
 
 @pytest.fixture(scope="module")
-def tiny_bert48_path(tiny_models_dir, tiny_bert_path) -> str:
+def tiny_bert48_path(tiny_models_dir) -> str:
     """A second, different tiny BERT (hidden 48, seed 1) sharing MiniLM's tokenizer."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
     path = tiny_models_dir / "tiny-bert-48"
-    if not path.exists():
-        tokenizer = AutoTokenizer.from_pretrained(tiny_bert_path)
-        torch.manual_seed(1)
-        config = BertConfig(
-            vocab_size=tokenizer.vocab_size,
-            hidden_size=48,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=96,
-            max_position_embeddings=128,
-        )
-        BertModel(config).eval().save_pretrained(path)
-        tokenizer.save_pretrained(path)
-    return str(path)
+    return str(path) if path.exists() else save_tiny_bert(path, hidden_size=48, seed=1)
 
 
 # ------------------------------------------------------------------------------------------- help

@@ -1,8 +1,9 @@
-"""Two CPU processes (torchrun) give exactly the single-process stitching matrix.
+"""Two CPU processes (torchrun or accelerate launch) give exactly the single-process stitching matrix.
 
 `hf-latent-bridge eval` shards embedding and evaluation with accelerate and gathers with
-`gather_for_metrics`; here it runs once as one process and once under
-`python -m torch.distributed.run --standalone --nproc_per_node 2`, on real ChatterBot utterances with two
+`gather_for_metrics`; here it runs as one process, then under
+`python -m torch.distributed.run --standalone --nproc_per_node 2` and under
+`accelerate launch --multi_gpu --num_processes 2`, on real ChatterBot utterances with two
 tiny BERT encoders. Sizes are chosen so that the last step of both the embedding and the evaluation
 loaders is padded by accelerate (odd numbers of chunks).
 """
@@ -16,41 +17,20 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
+
+from hf_latent_bridge.cli import _labelled_splits
+from hf_latent_bridge.evaluation import embedding_chunks
+from tests.conftest import save_tiny_bert, write_topics_jsonl
 
 
 @pytest.fixture(scope="module")
 def topics_jsonl(tmp_path_factory) -> Path:
-    from hf_latent_bridge.resources import chatterbot_topics
-
-    dataset = chatterbot_topics()
-    names = dataset.features["label"].names
-    path = tmp_path_factory.mktemp("dist-data") / "topics.jsonl"
-    rows = [
-        {"text": dataset[i]["text"], "topic": names[dataset[i]["label"]]} for i in range(0, len(dataset), 4)
-    ]
-    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    return path
+    return write_topics_jsonl(tmp_path_factory.mktemp("dist-data") / "topics.jsonl", every=4)
 
 
 @pytest.fixture(scope="module")
-def second_encoder(tiny_models_dir, tiny_bert_path) -> str:
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    path = tiny_models_dir / "tiny-bert-40-dist"
-    tokenizer = AutoTokenizer.from_pretrained(tiny_bert_path)
-    torch.manual_seed(2)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=40,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=80,
-        max_position_embeddings=128,
-    )
-    BertModel(config).eval().save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)
+def second_encoder(tiny_models_dir) -> str:
+    return save_tiny_bert(tiny_models_dir / "tiny-bert-40-dist", hidden_size=40, seed=2)
 
 
 def _eval(launcher: list[str], out: Path, data: Path, a: str, b: str) -> dict:
@@ -71,17 +51,39 @@ def _metrics(matrix: dict) -> list[dict]:
     return [{k: v for k, v in cell.items() if k != "seconds"} for cell in matrix["cells"]]
 
 
-def test_two_processes_equal_one_process_exactly(tmp_path, topics_jsonl, tiny_bert_path, second_encoder):
+@pytest.fixture(scope="module")
+def single_process(tmp_path_factory, topics_jsonl, tiny_bert_path, second_encoder) -> dict:
+    out = tmp_path_factory.mktemp("one-process") / "out"
+    return _eval([sys.executable], out, topics_jsonl, tiny_bert_path, second_encoder)
+
+
+LAUNCHERS = {
+    "torchrun": ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"],
+    # on a CPU-only machine --multi_gpu is what makes accelerate start two processes (--cpu starts one)
+    "accelerate-launch": ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"],
+}
+
+
+@pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
+def test_two_processes_equal_one_process_exactly(
+    launcher, tmp_path, single_process, topics_jsonl, tiny_bert_path, second_encoder
+):
     rows = len(topics_jsonl.read_text().splitlines())
-    single = _eval([sys.executable], tmp_path / "one", topics_jsonl, tiny_bert_path, second_encoder)
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    double = _eval(torchrun, tmp_path / "two", topics_jsonl, tiny_bert_path, second_encoder)
+    single = single_process
+    command = [sys.executable, *LAUNCHERS[launcher]]
+    double = _eval(command, tmp_path / "two", topics_jsonl, tiny_bert_path, second_encoder)
 
     assert single["num_processes"] == 1 and double["num_processes"] == 2
     # every test row was gathered exactly once (the padding of the last step is dropped)
     assert double["num_gathered"] == double["num_test"] == single["num_test"]
     assert double["num_test"] + double["num_train"] == rows
-    assert -(-double["num_test"] // 20) % 2 == 1  # odd number of evaluation chunks: the last step is padded
+    # odd numbers of chunks: the last step of the evaluation loader and of an embedding loader is padded
+    assert -(-double["num_test"] // 20) % 2 == 1
+    train, test = _labelled_splits(
+        str(topics_jsonl), "text", "topic", "train", None, 0.3, None, None, 0, None
+    )
+    assert (len(train), len(test)) == (double["num_train"], double["num_test"])
+    assert len(embedding_chunks(test["text"], 16)) % 2 == 1
     # bit-for-bit the same metrics in every cell, not merely close
     assert _metrics(double) == _metrics(single)
     assert all(cell["accuracy"] is not None for cell in double["cells"])

@@ -31,6 +31,7 @@ from hf_latent_bridge.evaluation import (
     head_predict,
     macro_f1,
     stitching_matrix,
+    text_chunks,
 )
 from hf_latent_bridge.plotting import plot_anchor_curve
 
@@ -302,3 +303,23 @@ def test_embed_inputs_keeps_input_order_for_texts_sorted_by_length():
     )
     result = embed_inputs(encoder, texts, batch_size=2, show_progress=False)
     assert result[:, 0].tolist() == [float(len(t)) for t in texts]
+
+
+def test_text_chunks_partition_sorted_texts_into_chunks_of_bounded_cost():
+    from hf_latent_bridge.resources import chatterbot_topics
+
+    texts = list(chatterbot_topics()["text"])  # a long tail: most texts are short, a few are 10x longer
+    lengths = torch.tensor([len(t) for t in texts])
+    chunks = text_chunks(texts, batch_size=64)
+    rows = torch.cat(chunks)
+    assert torch.equal(torch.sort(rows).values, torch.arange(len(texts)))  # a partition
+    assert torch.equal(lengths[rows], torch.sort(lengths).values)  # in length order
+    budget = 64 * lengths.double().mean()
+    costs = torch.tensor([len(c) * float(lengths[c].max()) for c in chunks])  # padded characters
+    assert all(len(c) <= 64 for c in chunks)
+    assert all(cost <= budget or len(c) == 1 for c, cost in zip(chunks, costs, strict=True))
+    # fixed chunks of 64 sorted texts put the longest texts in one chunk far costlier than the mean
+    fixed = torch.sort(lengths).values.split(64)
+    assert fixed[-1].numel() * fixed[-1].max() > 5 * budget
+    again = text_chunks(list(texts), batch_size=64)  # the chunks depend only on the texts and batch size
+    assert len(again) == len(chunks) and all(torch.equal(a, b) for a, b in zip(again, chunks, strict=True))
