@@ -32,6 +32,9 @@ from hf_latent_bridge import ClassificationHead, LatentBridge
 METHODS = ("identity", "procrustes", "linear", "affine", "l-ortho", "irp")
 #: Ablation: the paper's plain IRP (no whitening), with the same automatic ridge.
 VARIANTS = {"irp-plain": ("irp", {"whitening": None})}
+#: Fixed relative ridges against which the automatic choice is compared (whitened and plain IRP).
+RIDGE_SWEEP = (0.0, 0.1, 0.316, 1.0, 1.78, 3.16, 5.62, 10.0, 31.6, 100.0)
+WHITENINGS = {"whitened": 1.0, "plain": None}
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -57,8 +60,16 @@ def evaluate_direction(data: dict[str, np.ndarray], source: str, target: str) ->
     head = ClassificationHead.fit(data[f"train_{target}"], data["train_labels"])
     labels = torch.as_tensor(data["test_labels"])
 
-    def accuracy(embeddings: np.ndarray) -> float:
+    def accuracy(embeddings: np.ndarray | torch.Tensor) -> float:
         return float((head.predict(embeddings) == labels).float().mean())
+
+    def fit(**options: object) -> LatentBridge:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. identity's and the sweep's warnings are expected
+            return LatentBridge.fit(data[f"train_{source}"], data[f"train_{target}"], **options)
+
+    def stitched(bridge: LatentBridge) -> float:
+        return accuracy(bridge.translate(data[f"test_{source}"]))
 
     row: dict[str, object] = {"native": accuracy(data[f"test_{target}"])}
     timings = {}
@@ -67,21 +78,19 @@ def evaluate_direction(data: dict[str, np.ndarray], source: str, target: str) ->
             row[method] = None
             continue
         start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            bridge = LatentBridge.fit(data[f"train_{source}"], data[f"train_{target}"], method=method)
+        bridge = fit(method=method)
         timings[method] = round(time.perf_counter() - start, 2)
-        row[method] = accuracy(bridge.translate(data[f"test_{source}"]))
+        row[method] = stitched(bridge)
         if method == "irp":
             row["irp_ridge"] = bridge.config.ridge_selected
     for name, (method, options) in VARIANTS.items():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            bridge = LatentBridge.fit(
-                data[f"train_{source}"], data[f"train_{target}"], method=method, **options
-            )
-        row[name] = accuracy(bridge.translate(data[f"test_{source}"]))
+        bridge = fit(method=method, **options)
+        row[name] = stitched(bridge)
         row[f"{name}_ridge"] = bridge.config.ridge_selected
+    row["ridge_sweep"] = {
+        name: {str(r): stitched(fit(method="irp", ridge=r, whitening=w)) for r in RIDGE_SWEEP}
+        for name, w in WHITENINGS.items()
+    }
     row["fit_seconds"] = timings
     row["anchors"] = int(data[f"train_{source}"].shape[0])
     row["test_size"] = int(labels.numel())
@@ -108,6 +117,36 @@ def markdown(results: dict[str, dict[str, dict[str, object]]]) -> str:
                 f"| **{cell(r['irp'])}** | {r['irp_ridge']:.3g} | {r['irp'] / r['native']:.3f} "
                 f"| {100 * (r['irp'] - r['procrustes']):+.1f} pt | {cell(r['irp-plain'])} |"
             )
+    return "\n".join(lines) + "\n"
+
+
+def sweep_markdown(results: dict[str, dict[str, dict[str, object]]]) -> str:
+    """IRP accuracy at every fixed ridge against the automatic choice, and the best single setting."""
+    ridges = [str(r) for r in RIDGE_SWEEP]
+    lines = [
+        "| source -> target | IRP | " + " | ".join(ridges) + " | auto |",
+        "|---|---|" + "---|" * (len(ridges) + 1),
+    ]
+    totals = {name: dict.fromkeys(ridges, 0.0) for name in WHITENINGS}
+    rows = [(d, r) for rows in results.values() for d, r in rows.items()]
+    for direction, r in rows:
+        for name in WHITENINGS:
+            sweep = r["ridge_sweep"][name]
+            best = max(sweep.values())
+            cells = [f"**{sweep[x]:.3f}**" if sweep[x] == best else f"{sweep[x]:.3f}" for x in ridges]
+            auto = r["irp"] if name == "whitened" else r["irp-plain"]
+            ridge = r["irp_ridge"] if name == "whitened" else r["irp-plain_ridge"]
+            lines.append(f"| {direction} | {name} | " + " | ".join(cells) + f" | {auto:.3f} ({ridge:.3g}) |")
+            for x in ridges:
+                totals[name][x] += sweep[x] / len(rows)
+    lines.append("")
+    for name in WHITENINGS:
+        best = max(totals[name], key=totals[name].__getitem__)
+        auto = sum(r["irp"] if name == "whitened" else r["irp-plain"] for _, r in rows) / len(rows)
+        lines.append(
+            f"- {name}: best single fixed ridge {best} (mean accuracy {totals[name][best]:.3f}); "
+            f"automatic choice {auto:.3f}."
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -143,8 +182,10 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
     }
     (args.out / "fidelity.json").write_text(json.dumps(payload, indent=1) + "\n")
-    (args.out / "fidelity.md").write_text(markdown(results))
-    print(markdown(results))
+    report = markdown(results) + "\nIRP accuracy at fixed relative ridges (bold: best per row):\n\n"
+    report += sweep_markdown(results)
+    (args.out / "fidelity.md").write_text(report)
+    print(report)
     return 0
 
 
