@@ -221,40 +221,33 @@ def load_encoder_or_fail(name: str, *, revision: str | None = None, pooling: str
         ) from None
 
 
-def _parse_ridge(ridge: str) -> float | str:
-    if ridge == "auto":
-        return ridge
+def _keyword_or_number(
+    text: str, option: str, keywords: dict[str, Any], *, allow_zero: bool
+) -> float | str | None:
+    """An option that is one of ``keywords`` (mapped to their values) or a number (> 0, or >= 0)."""
+    if text.lower() in keywords:
+        return keywords[text.lower()]
     try:
-        value = float(ridge)
+        value = float(text)
     except ValueError:
-        value = -1.0
-    if value < 0:
-        raise CliError(f"--ridge must be 'auto' or a number >= 0, got {ridge!r}.")
+        value = float("nan")
+    if not (value >= 0 if allow_zero else value > 0):  # also refuses nan
+        words = ", ".join(repr(k) for k in keywords)
+        number = "a number >= 0" if allow_zero else "a positive number"
+        raise CliError(f"{option} must be {words} or {number}, got {text!r}.")
     return value
+
+
+def _parse_ridge(ridge: str) -> float | str:
+    return _keyword_or_number(ridge, "--ridge", {"auto": "auto"}, allow_zero=True)
 
 
 def _parse_whitening(whitening: str) -> float | None:
-    if whitening.lower() == "none":
-        return None
-    try:
-        value = float(whitening)
-    except ValueError:
-        value = -1.0
-    if value <= 0:
-        raise CliError(f"--whitening must be 'none' or a positive number, got {whitening!r}.")
-    return value
+    return _keyword_or_number(whitening, "--whitening", {"none": None}, allow_zero=False)
 
 
 def _parse_scale(scale: str) -> float | str:
-    if scale in ("mean", "none"):
-        return scale
-    try:
-        value = float(scale)
-    except ValueError:
-        value = -1.0
-    if value <= 0:
-        raise CliError(f"--scale must be 'mean', 'none' or a positive number, got {scale!r}.")
-    return value
+    return _keyword_or_number(scale, "--scale", {"mean": "mean", "none": "none"}, allow_zero=False)
 
 
 def _check_choice(value: str, choices: Sequence[str], option: str) -> None:

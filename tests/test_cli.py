@@ -127,7 +127,9 @@ def test_fit_procrustes_from_a_csv_file(tmp_path, topics_file, tiny_bert_path, t
         (["--strategy", "balanced"], ["--label-column"]),
         (["--data", "missing.parquet"], ["cannot load data set"]),
         (["--split", "test"], ["only the 'train' split"]),
-        (["--ridge", "-1"], ["--ridge must be"]),
+        (["--ridge", "-1"], ["--ridge must be 'auto' or a number >= 0"]),
+        (["--ridge", "nan"], ["--ridge must be"]),
+        (["--scale", "big"], ["--scale must be 'mean', 'none' or a positive number"]),
         (["--whitening", "strong"], ["--whitening must be 'none' or a positive number"]),
     ],
 )
