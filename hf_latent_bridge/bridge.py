@@ -192,7 +192,10 @@ class LatentBridge(HubCardMixin, BufferStateMixin, PreTrainedModel):
                 # A NaN or Inf anywhere in a row shows in its norm: n values to check, not n x d.
                 row_norms = torch.linalg.vector_norm(y, dim=1, keepdim=True)
                 finite = finite and bool(torch.isfinite(row_norms.sum()))
-                y = torch.addcmul(self.output_shift[member], y, norm / row_norms.clamp_min(1e-12))
+                factor = norm / row_norms.clamp_min(1e-12)
+                # In place unless autograd needs y: a second (n, d) buffer costs more than the arithmetic.
+                out = None if y.requires_grad else y
+                y = torch.addcmul(self.output_shift[member], y, factor, out=out)
             else:
                 finite = finite and bool(torch.isfinite(y.sum()))
             total = y if total is None else total + y
