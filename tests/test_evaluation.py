@@ -77,8 +77,7 @@ def digits() -> dict[str, object]:
     return _digits_spaces()
 
 
-@pytest.fixture(scope="module")
-def matrix(digits):
+def digits_matrix(digits, chunk_size: int):
     return stitching_matrix(
         digits["train"],
         digits["test"],
@@ -86,10 +85,15 @@ def matrix(digits):
         digits["test_labels"],
         methods=["identity", "procrustes", "irp"],
         num_anchors=400,
-        chunk_size=128,
+        chunk_size=chunk_size,
         head_factory=cached_heads,
         show_progress=False,
     )
+
+
+@pytest.fixture(scope="module")
+def matrix(digits):
+    return digits_matrix(digits, chunk_size=128)
 
 
 # ------------------------------------------------------------------------------------------- metrics
@@ -170,17 +174,7 @@ def test_matrix_cells_equal_a_hand_computed_translation(matrix, digits):
 
 
 def test_matrix_does_not_depend_on_the_chunk_size(digits, matrix):
-    other = stitching_matrix(
-        digits["train"],
-        digits["test"],
-        digits["train_labels"],
-        digits["test_labels"],
-        methods=["identity", "procrustes", "irp"],
-        num_anchors=400,
-        chunk_size=37,
-        head_factory=cached_heads,
-        show_progress=False,
-    )
+    other = digits_matrix(digits, chunk_size=37)
     for a, b in zip(matrix.cells, other.cells, strict=True):
         for metric in METRICS:
             assert (a[metric] is None) == (b[metric] is None)
