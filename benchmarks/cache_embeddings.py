@@ -5,7 +5,7 @@ Run (offline; a few minutes on 2 CPU cores)::
     HF_HUB_OFFLINE=1 python benchmarks/cache_embeddings.py --out /tmp/hlb_embeddings
 
 Written files (``n_chat`` = number of cleaned ChatterBot utterances, see
-``hf_latent_bridge.resources.chatterbot_topics``):
+``hf_latent_bridge.demo.resources.chatterbot_topics``):
 
 * ``chatterbot_text.json`` -- list of ``n_chat`` texts, in ``chatterbot_topics()`` order
 * ``chatterbot_labels.npy`` -- int64 ``(n_chat,)`` topic ids; names in ``chatterbot_meta.json``
@@ -41,7 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hf_latent_bridge import resources
+from hf_latent_bridge.demo import resources
 
 logger = logging.getLogger("cache_embeddings")
 

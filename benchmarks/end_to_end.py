@@ -25,12 +25,17 @@ from _common import alternating_medians, write_results
 from transformers import pipeline
 
 from hf_latent_bridge import LatentBridge
-from hf_latent_bridge.encoders import load_encoder
+from hf_latent_bridge.demo.resources import (
+    chatterbot_topics_splits,
+    default_cache_dir,
+    minilm_path,
+    mpnet_path,
+)
+from hf_latent_bridge.encoding import load_encoder
 from hf_latent_bridge.evaluation import embed_inputs
-from hf_latent_bridge.heads import ClassificationHead
-from hf_latent_bridge.pipeline import register
-from hf_latent_bridge.resources import chatterbot_topics_splits, default_cache_dir, minilm_path, mpnet_path
-from hf_latent_bridge.stitched import StitchedModel
+from hf_latent_bridge.models.head import ClassificationHead
+from hf_latent_bridge.models.registration import register
+from hf_latent_bridge.models.stitched import StitchedModel
 
 
 def main() -> None:

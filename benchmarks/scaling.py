@@ -27,9 +27,9 @@ from pathlib import Path
 import torch
 from _common import write_results
 
-from hf_latent_bridge.encoders import load_encoder
+from hf_latent_bridge.demo.resources import chatterbot_topics_splits, minilm_path
+from hf_latent_bridge.encoding import load_encoder
 from hf_latent_bridge.evaluation import evaluate_encoders
-from hf_latent_bridge.resources import chatterbot_topics_splits, minilm_path
 
 POOLINGS = ("mean+norm", "mean", "cls", "max")
 

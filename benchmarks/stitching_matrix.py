@@ -27,10 +27,7 @@ import numpy as np
 import torch
 from _common import RESULTS, write_results
 
-from hf_latent_bridge.encoders import CallableEncoder, load_encoder
-from hf_latent_bridge.evaluation import anchor_curve, evaluate_encoders
-from hf_latent_bridge.plotting import plot_anchor_curve
-from hf_latent_bridge.resources import (
+from hf_latent_bridge.demo.resources import (
     EfficientNetLiteFeatures,
     chatterbot_topics_splits,
     default_cache_dir,
@@ -38,6 +35,9 @@ from hf_latent_bridge.resources import (
     minilm_path,
     mpnet_path,
 )
+from hf_latent_bridge.encoding import CallableEncoder, load_encoder
+from hf_latent_bridge.evaluation import anchor_curve, evaluate_encoders
+from hf_latent_bridge.evaluation.plots import plot_anchor_curve
 
 METHODS = ["identity", "procrustes", "linear", "irp"]
 CACHE = default_cache_dir() / "embeddings"
@@ -60,7 +60,7 @@ def chatterbot() -> tuple[dict, list, list, torch.Tensor, torch.Tensor, list[str
 def fashion(
     n_train: int, n_test: int
 ) -> tuple[dict, np.ndarray, np.ndarray, torch.Tensor, torch.Tensor, list[str]]:
-    from hf_latent_bridge.resources import FASHION_MNIST_CLASSES
+    from hf_latent_bridge.demo.resources import FASHION_MNIST_CLASSES
 
     train_x, train_y = fashion_mnist_arrays("train", n_train)
     test_x, test_y = fashion_mnist_arrays("test", n_test)

@@ -1,33 +1,35 @@
 """hf_latent_bridge: reuse pretrained models by composition, through latent space translation.
 
-Importing the package registers ``LatentBridge`` with transformers' Auto classes.
+Importing the package registers its models with transformers' Auto classes and the
+``"stitched-classification"`` pipeline task. The layers, from the bottom: ``core`` (the mathematics,
+pure torch), ``encoding`` (inputs to embeddings), ``models`` (the Hugging Face artifacts),
+``evaluation``, ``cli``; ``demo`` holds the offline demo and its resources.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from transformers import AutoConfig, AutoModel
-
-from .anchor_space import AnchorSpace, AnchorSpaceConfig
-from .anchors import AnchorSet, select_anchors
-from .bridge import LatentBridge
-from .config import EncoderRef, LatentBridgeConfig
-from .encoders import CallableEncoder, Encoder, embed_dataset, load_encoder
+from . import _compat
+from ._version import __version__
+from .core.anchor_set import AnchorSet
+from .core.anchors import select_anchors
+from .core.projection import inverse_relative_projection, relative_projection
+from .encoding import CallableEncoder, Encoder, EncoderRef, embed_dataset, load_encoder
 from .errors import BridgeInputError, CheckpointError, IncompatibleEncoderError
-from .heads import ClassificationHead, head_from_classifier
-from .pipeline import StitchedClassificationPipeline
-from .pipeline import register as _register_pipeline
-from .projection import inverse_relative_projection, relative_projection
-from .stitched import StitchedConfig, StitchedModel
+from .models import (
+    AnchorSpace,
+    AnchorSpaceConfig,
+    ClassificationHead,
+    LatentBridge,
+    LatentBridgeConfig,
+    StitchedClassificationPipeline,
+    StitchedConfig,
+    StitchedModel,
+    head_from_classifier,
+)
+from .models.registration import register
 
-AutoConfig.register(LatentBridgeConfig.model_type, LatentBridgeConfig, exist_ok=True)
-AutoModel.register(LatentBridgeConfig, LatentBridge, exist_ok=True)
-AutoConfig.register(AnchorSpaceConfig.model_type, AnchorSpaceConfig, exist_ok=True)
-AutoModel.register(AnchorSpaceConfig, AnchorSpace, exist_ok=True)
-AutoConfig.register(StitchedConfig.model_type, StitchedConfig, exist_ok=True)
-AutoModel.register(StitchedConfig, StitchedModel, exist_ok=True)
-_register_pipeline()  # the "stitched-classification" task
+register()
+_compat.install()
 
 __all__ = [
     "AnchorSet",

@@ -1,0 +1,79 @@
+"""``hf-latent-bridge predict``: classify a file of inputs with a stitched model."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..encoding.tables import read_inputs
+from ..files import staged_file
+from .app import CliError, _errors_as_one_line, _one_line, app
+from .options import load_encoder_or_fail
+
+
+@app.command()
+@_errors_as_one_line
+def predict(
+    model: Annotated[str, typer.Argument(help="Stitched model folder or Hub id (bridge + head).")],
+    inputs: Annotated[Path, typer.Argument(help="Inputs: a text file (one per line) or a .jsonl file.")],
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="JSON lines file to write ('-' for stdout).")
+    ] = "-",
+    column: Annotated[str, typer.Option(help="Input field of a .jsonl file.")] = "text",
+    source_encoder: Annotated[
+        str | None, typer.Option(help="Source encoder folder/id to use instead of the one recorded in MODEL.")
+    ] = None,
+    top_k: Annotated[int, typer.Option(help="Number of labels per input.")] = 1,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 32,
+) -> None:
+    """Classify every input of a file through the stitched pipeline; write one JSON object per line."""
+    if top_k < 1:
+        raise CliError(f"--top-k must be at least 1, got {top_k}.")
+    if batch_size < 1:
+        raise CliError(f"--batch-size must be at least 1, got {batch_size}.")
+    texts = read_inputs(inputs, column)
+    stage = contextlib.nullcontext(None) if output == "-" else staged_file(Path(output))
+    with stage as staging:
+        classifier = _stitched_pipeline(model, source_encoder)
+        results = classifier(texts, top_k=top_k, batch_size=batch_size)
+        lines = [
+            json.dumps({"input": x, "predictions": _as_list(r)}, ensure_ascii=False)
+            for x, r in zip(texts, results, strict=True)
+        ]
+        text = "\n".join(lines) + "\n"
+        if staging is None:
+            typer.echo(text, nl=False)
+        else:
+            staging.write_text(text, encoding="utf-8")
+    if output != "-":
+        typer.echo(f"wrote {len(lines)} predictions to {output}", err=True)
+
+
+def _as_list(result: Any) -> list[dict[str, Any]]:
+    items = result if isinstance(result, list) else [result]
+    return [{"label": r["label"], "score": round(float(r["score"]), 6)} for r in items]
+
+
+def _stitched_pipeline(model: str, source_encoder: str | None) -> Any:
+    from transformers import pipeline
+
+    from ..models.registration import register
+
+    register()
+
+    kwargs: dict[str, Any] = {}
+    if source_encoder is not None:
+        kwargs["source_encoder"] = load_encoder_or_fail(source_encoder)
+    try:
+        return pipeline("stitched-classification", model=model, **kwargs)
+    except ValueError:
+        raise
+    except OSError as error:
+        raise CliError(
+            f"cannot load stitched model {model!r} ({_one_line(str(error))[:240]}); pass a folder saved with "
+            "StitchedModel.save_pretrained or a reachable Hub id."
+        ) from None

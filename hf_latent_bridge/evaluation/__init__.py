@@ -1,0 +1,38 @@
+"""Judging bridges: the N x N stitching matrix, accuracy against the number of anchors, and plots.
+
+The metrics themselves are pure functions in :mod:`hf_latent_bridge.core.metrics`; embedding and
+sharding live in :mod:`hf_latent_bridge.encoding`.
+"""
+
+from __future__ import annotations
+
+from ..core.metrics import METRICS, accuracy, aggregate_outcomes, cell_metrics, macro_f1, row_outcomes
+from ..encoding.embed import embed_inputs, embedding_chunks
+from ..encoding.sharding import fixed_chunks, sharded_map, text_chunks
+from .curve import anchor_curve, default_anchor_counts
+from .heads import default_head_factory, head_predict
+from .matrix import DEFAULT_METHODS, NATIVE, StitchingMatrix, stitching_matrix
+from .run import evaluate_encoders
+
+__all__ = [
+    "DEFAULT_METHODS",
+    "METRICS",
+    "NATIVE",
+    "StitchingMatrix",
+    "accuracy",
+    "aggregate_outcomes",
+    "anchor_curve",
+    "cell_metrics",
+    "default_anchor_counts",
+    "default_head_factory",
+    "embed_inputs",
+    "embedding_chunks",
+    "evaluate_encoders",
+    "fixed_chunks",
+    "head_predict",
+    "macro_f1",
+    "row_outcomes",
+    "sharded_map",
+    "stitching_matrix",
+    "text_chunks",
+]

@@ -1,0 +1,25 @@
+"""The Hugging Face side: configs, the bridge, anchor spaces, heads, stitched models, the pipeline,
+and the Hub mixin and model cards they share.
+"""
+
+from __future__ import annotations
+
+from .anchor_space import AnchorSpace
+from .bridge import LatentBridge
+from .classifier_head import head_from_classifier
+from .configs import AnchorSpaceConfig, LatentBridgeConfig, StitchedConfig
+from .head import ClassificationHead
+from .pipeline import StitchedClassificationPipeline
+from .stitched import StitchedModel
+
+__all__ = [
+    "AnchorSpace",
+    "AnchorSpaceConfig",
+    "ClassificationHead",
+    "LatentBridge",
+    "LatentBridgeConfig",
+    "StitchedClassificationPipeline",
+    "StitchedConfig",
+    "StitchedModel",
+    "head_from_classifier",
+]

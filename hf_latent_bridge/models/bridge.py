@@ -1,0 +1,289 @@
+"""LatentBridge: a fitted translation from one encoder's space to another's, as a transformers model.
+
+The bridge holds the parallel anchors of both sides and the fitted map, folded for one fused matmul
+(see :meth:`~hf_latent_bridge.alignment.TranslationMap.folded`), as buffers in ``model.safetensors``.
+Shapes live in the config; loading checks tensors against it and refuses missing or unexpected keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import PreTrainedModel
+
+from ..core.alignment import DIRECT_METHODS, METHODS, TranslationMap, fit_irp
+from ..core.anchor_set import AnchorSet, fingerprint
+from ..core.anchors import ensemble_subsets
+from ..core.projection import DEFAULT_WHITENING
+from ..core.ridge import choose_ridge
+from ..core.validation import (
+    as_tensor,
+    check_anchor_pair,
+    check_matrix,
+    check_nonzero_rows,
+    warn_if_underdetermined,
+)
+from ..encoding.reference import EncoderRef
+from ..errors import BridgeInputError, CheckpointError, IncompatibleEncoderError
+from . import modeling_latent_bridge
+from .anchor_space import AnchorSpace
+from .buffers import BufferStateMixin
+from .configs import LatentBridgeConfig
+from .hub_mixin import HubCardMixin
+from .modeling_latent_bridge import translate_folded
+
+#: Fewer anchors than this and the automatic ridge has nothing to hold out: the plain inverse is used.
+MIN_ANCHORS_FOR_AUTO_RIDGE = 10
+
+
+class LatentBridge(HubCardMixin, BufferStateMixin, PreTrainedModel):
+    """Translate embeddings of a source encoder into a target encoder's space.
+
+    Build one with :meth:`fit` from parallel anchors, then :meth:`translate`; share it with
+    ``save_pretrained`` / ``push_to_hub`` and get it back with ``from_pretrained``.
+    """
+
+    config_class = LatentBridgeConfig
+    base_model_prefix = "latent_bridge"
+    remote_code_module = modeling_latent_bridge
+    main_input_name = "embeddings"
+    _keys_to_ignore_on_load_unexpected = None
+
+    def __init__(self, config: LatentBridgeConfig) -> None:
+        super().__init__(config)
+        k, d_x, d_y = config.num_anchors, config.source_dim, config.target_dim
+        if None in (k, d_x, d_y):
+            raise CheckpointError(
+                "config has no num_anchors/source_dim/target_dim: it does not describe a fitted bridge. "
+                "Create bridges with LatentBridge.fit(source_anchors, target_anchors)."
+            )
+        members, dtype = config.ensemble, _storage_dtype(config)
+        self.register_buffer("source_anchors", torch.empty(k, d_x, dtype=dtype))
+        self.register_buffer("target_anchors", torch.empty(k, d_y, dtype=dtype))
+        self.register_buffer("weight", torch.empty(members, d_x, d_y, dtype=dtype))
+        self.register_buffer("bias", torch.empty(members, d_y, dtype=dtype))
+        self.register_buffer("output_norm", torch.empty(members, dtype=dtype))
+        self.register_buffer("output_shift", torch.empty(members, d_y, dtype=dtype))
+        if members > 1:
+            size = ensemble_subsets(k, members, config.ensemble_fraction).shape[1]
+            self.register_buffer("member_indices", torch.empty(members, size, dtype=torch.long))
+        self.post_init()
+
+    # ------------------------------------------------------------------ fitting
+    @classmethod
+    def fit(
+        cls,
+        source_anchors: Any,
+        target_anchors: Any,
+        method: str = "irp",
+        *,
+        ridge: float | str = "auto",
+        scale: float | str = "mean",
+        whitening: float | None = DEFAULT_WHITENING,
+        ensemble: int = 1,
+        ensemble_fraction: float = 0.8,
+        seed: int = 0,
+        folds: int = 5,
+        source_encoder: EncoderRef | dict[str, Any] | str | None = None,
+        target_encoder: EncoderRef | dict[str, Any] | str | None = None,
+        anchor_set: AnchorSet | dict[str, Any] | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> LatentBridge:
+        """Fit a bridge from parallel anchors, ``(k, d_source)`` and ``(k, d_target)``.
+
+        Args:
+            method: ``"irp"`` (default) or a direct baseline (``"procrustes"``, ``"linear"``,
+                ``"affine"``, ``"l-ortho"``, ``"identity"``).
+            ridge: IRP only. ``"auto"`` cross-validates the Tikhonov strength on the anchors
+                (``folds`` folds); a number sets it, relative to the mean squared singular value of
+                the target anchors (0 is the truncated pseudo-inverse).
+            whitening: IRP only. Shrinkage whitening of each side before the relative projection:
+                every principal direction of the anchors is scaled by 1/sqrt(var + whitening * mean var).
+                ``None`` is the plain relative projection of the paper; the default 1.0 evens out
+                anisotropic spaces (see benchmarks/README.md for its effect).
+            scale: IRP only. Output norm: ``"mean"`` norm of the centred target anchors, ``"none"``
+                (unit) or a positive number.
+            ensemble: average the translations of this many seeded anchor subsets, each holding
+                ``ensemble_fraction`` of the anchors.
+            source_encoder / target_encoder: where the embeddings came from (recorded in the config).
+            anchor_set: which inputs the anchors are (recorded and fingerprinted).
+            dtype: storage dtype; default float64 if either side is float64, else float32.
+        """
+        x = as_tensor(source_anchors, "source_anchors")
+        y = as_tensor(target_anchors, "target_anchors")
+        check_anchor_pair(x, y)
+        if method not in METHODS:
+            raise BridgeInputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}.")
+        if isinstance(ridge, str) and ridge != "auto":
+            raise BridgeInputError(f"ridge must be 'auto' or a number >= 0, got {ridge!r}.")
+        if not isinstance(ridge, str) and not ridge >= 0:
+            raise BridgeInputError(f"ridge must be 'auto' or a number >= 0, got {ridge!r}.")
+        if not (scale in ("mean", "none") or (isinstance(scale, (int, float)) and scale > 0)):
+            raise BridgeInputError(f"scale must be 'mean', 'none' or a positive number, got {scale!r}.")
+        if whitening is not None and not (isinstance(whitening, (int, float)) and whitening > 0):
+            raise BridgeInputError(
+                f"whitening must be None (off) or a positive shrinkage strength, got {whitening!r}."
+            )
+        if method != "identity":
+            warn_if_underdetermined(x.shape[0], y.shape[1])
+        if dtype is None:
+            dtype = torch.float64 if torch.float64 in (x.dtype, y.dtype) else torch.float32
+        x64, y64 = x.detach().to(torch.float64), y.detach().to(torch.float64)
+        if method != "identity":
+            check_nonzero_rows(x64 - x64.mean(0), "source_anchors", _round_off(x.dtype))
+            check_nonzero_rows(y64 - y64.mean(0), "target_anchors", _round_off(y.dtype))
+
+        anchor_set = AnchorSet.from_dict(anchor_set) if isinstance(anchor_set, dict) else anchor_set
+        subsets = ensemble_subsets(x.shape[0], ensemble, ensemble_fraction, seed)
+        fit_report: dict[str, Any] = {}
+        ridge_selected = None
+        if method == "irp":
+            ridge_selected, fit_report = _resolve_ridge(x64, y64, ridge, whitening, folds, seed)
+            maps = [fit_irp(x64[rows], y64[rows], ridge_selected, scale, whitening) for rows in subsets]
+        else:
+            maps = [DIRECT_METHODS[method](x64[rows], y64[rows]) for rows in subsets]
+
+        config = LatentBridgeConfig(
+            method=method,
+            source_dim=x.shape[1],
+            target_dim=y.shape[1],
+            num_anchors=x.shape[0],
+            ridge=ridge,
+            ridge_selected=ridge_selected,
+            whitening=whitening if method == "irp" else None,
+            scale=scale,
+            ensemble=ensemble,
+            ensemble_fraction=ensemble_fraction,
+            seed=seed,
+            source_encoder=source_encoder,
+            target_encoder=target_encoder,
+            anchor_set=None if anchor_set is None else anchor_set.to_dict(),
+            anchor_fingerprint=anchor_set.fingerprint if anchor_set else fingerprint([x64, y64]),
+            fit_report=fit_report or None,
+            dtype=str(dtype).removeprefix("torch."),
+        )
+        bridge = cls(config)
+        bridge._load_fitted(x64, y64, maps, subsets if ensemble > 1 else None)
+        return bridge
+
+    @torch.no_grad()
+    def _load_fitted(
+        self, x: torch.Tensor, y: torch.Tensor, maps: list[TranslationMap], subsets: torch.Tensor | None
+    ) -> None:
+        self.source_anchors.copy_(x)
+        self.target_anchors.copy_(y)
+        for member, translation in enumerate(maps):
+            weight, bias, output_norm, output_shift = translation.folded()
+            self.weight[member].copy_(weight)
+            self.bias[member].copy_(bias)
+            self.output_norm[member] = output_norm
+            self.output_shift[member].copy_(output_shift)
+        if subsets is not None:
+            self.member_indices.copy_(subsets)
+
+    # ------------------------------------------------------------------ translating
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Translate a (n, d_source) tensor to (n, d_target), computing in the bridge's dtype."""
+        return self._translate_checked(embeddings)[0]
+
+    def _translate_checked(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        """The translation, and whether every output is finite (checked on the cheapest reduction)."""
+        x = embeddings.to(device=self.weight.device, dtype=self.weight.dtype)
+        y, finite = translate_folded(x, self.weight, self.bias, self.output_norm, self.output_shift)
+        return y.to(embeddings.dtype), finite
+
+    def translate(self, x: Any) -> Any:
+        """Translate source embeddings into the target space.
+
+        ``x`` is (n, d_source) or (d_source,), numpy or torch; the result has the same kind, rank and
+        dtype (half precision inputs are computed in the bridge's dtype and cast back). NaN or Inf in
+        the input raise :class:`BridgeInputError` naming the rows; nothing non-finite is returned.
+        """
+        is_numpy = isinstance(x, np.ndarray)
+        tensor = as_tensor(x, "embeddings")
+        single = tensor.ndim == 1
+        if single:
+            tensor = tensor.unsqueeze(0)
+        if tensor.ndim != 2 or tensor.shape[0] == 0 or tensor.shape[1] != self.config.source_dim:
+            check_matrix(tensor, "embeddings", self.config.source_dim)
+        y, finite = self._translate_checked(tensor)
+        if not finite:
+            check_matrix(tensor, "embeddings", self.config.source_dim)  # names the NaN/Inf rows
+            raise BridgeInputError(
+                f"translating these embeddings overflowed {self.dtype}: their values are too large; "
+                "rescale them, or fit the bridge in float64 (LatentBridge.fit(..., dtype=torch.float64))."
+            )
+        y = y.to(tensor.device)
+        if single:
+            y = y.squeeze(0)
+        return y.cpu().numpy() if is_numpy else y
+
+    @classmethod
+    def from_anchor_spaces(
+        cls, source_space: AnchorSpace, target_space: AnchorSpace, method: str = "irp", **fit_options: Any
+    ) -> LatentBridge:
+        """Bridge from ``source_space``'s encoder to ``target_space``'s, from their anchors alone.
+
+        Equal to :meth:`fit` on the same anchor embeddings (with the encoders and anchor set taken from the
+        spaces), without loading either encoder. Refuses spaces whose anchor sets differ, including the
+        same rows in another order.
+        """
+        for role, space in (("source_space", source_space), ("target_space", target_space)):
+            if not isinstance(space, AnchorSpace):
+                raise BridgeInputError(f"{role} must be an AnchorSpace, got {type(space).__name__}.")
+        clashes = {"source_encoder", "target_encoder", "anchor_set"} & fit_options.keys()
+        if clashes:
+            raise BridgeInputError(
+                f"{', '.join(sorted(clashes))} come from the anchor spaces; do not pass them."
+            )
+        if source_space.fingerprint != target_space.fingerprint:
+            difference = _describe_difference(source_space.anchor_set, target_space.anchor_set)
+            raise IncompatibleEncoderError(
+                f"the anchor spaces were built on different anchor sets (fingerprints {source_space.fingerprint} "
+                f"and {target_space.fingerprint}: {difference}). Embed the same anchor set, rows in the same "
+                "order, with both encoders."
+            )
+        return cls.fit(
+            source_space.anchors,
+            target_space.anchors,
+            method,
+            source_encoder=source_space.encoder,
+            target_encoder=target_space.encoder,
+            anchor_set=source_space.anchor_set,
+            **fit_options,
+        )
+
+
+def _round_off(dtype: torch.dtype) -> float:
+    """Relative size below which a difference of two values of ``dtype`` is indistinguishable from 0."""
+    return 100 * torch.finfo(dtype).eps
+
+
+def _storage_dtype(config: LatentBridgeConfig) -> torch.dtype:
+    dtype = getattr(config, "dtype", None) or torch.float32
+    dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise CheckpointError(f"config dtype {config.dtype!r} is not a floating point torch dtype.")
+    return dtype
+
+
+def _resolve_ridge(
+    x: torch.Tensor, y: torch.Tensor, ridge: float | str, whitening: float | None, folds: int, seed: int
+) -> tuple[float, dict[str, Any]]:
+    if ridge != "auto":
+        return float(ridge), {}
+    if x.shape[0] < MIN_ANCHORS_FOR_AUTO_RIDGE:
+        return 0.0, {"ridge_note": f"fewer than {MIN_ANCHORS_FOR_AUTO_RIDGE} anchors: no ridge"}
+    best, scores = choose_ridge(x, y, whitening, folds=folds, seed=seed)
+    return best, {"ridge_cv_cosine": {f"{r:.4g}": round(s, 6) for r, s in scores.items()}}
+
+
+def _describe_difference(a: AnchorSet, b: AnchorSet) -> str:
+    for name in ("dataset", "revision", "split", "column", "extra"):
+        if getattr(a, name) != getattr(b, name):
+            return f"{name} differs ({getattr(a, name)!r} vs {getattr(b, name)!r})"
+    if sorted(a.indices) == sorted(b.indices):
+        return "the same rows in a different order (anchor i must be the same input on both sides)"
+    return f"different rows ({len(set(a.indices) ^ set(b.indices))} indices differ)"

@@ -1,0 +1,270 @@
+"""StitchedModel: source encoder + LatentBridge + classification head, shareable as one repo.
+
+The repo holds ``config.json`` (the bridge's config, the head's config with ``id2label``, and the source
+encoder's id, revision and pooling) and ``model.safetensors`` with the bridge's tensors (``bridge.*``) and
+the head's (``head.*``). The source encoder is *not* saved: it is loaded by the recorded id and revision
+on first use, or attached with ``source_encoder=`` (offline or custom encoders) after a compatibility
+check that runs before any compute.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from ..core.validation import as_tensor, check_matrix
+from ..encoding.base import Encoder
+from ..encoding.clip import ClipTowerEncoder
+from ..encoding.loading import load_encoder
+from ..encoding.reference import EncoderRef
+from ..errors import BridgeInputError, CheckpointError, IncompatibleEncoderError
+from .bridge import LatentBridge
+from .configs import LatentBridgeConfig, StitchedConfig
+from .head import ClassificationHead
+from .hub_mixin import HubCardMixin
+
+
+class StitchedModel(HubCardMixin, PreTrainedModel):
+    """Classify inputs of a source encoder with a head trained in another encoder's space.
+
+    Build one with :meth:`from_parts` (bridge + head [+ source encoder]); save and load it with
+    ``save_pretrained`` / ``from_pretrained`` (``source_encoder=`` attaches an encoder instead of loading
+    the recorded one). ``forward`` takes source embeddings; :meth:`classify` takes raw inputs.
+    """
+
+    config_class = StitchedConfig
+    base_model_prefix = "stitched"
+    main_input_name = "embeddings"
+    _keys_to_ignore_on_load_unexpected = None
+
+    def __init__(self, config: StitchedConfig) -> None:
+        super().__init__(config)
+        if not config.head:
+            raise CheckpointError(
+                "this StitchedConfig has no head; build stitched models with StitchedModel.from_parts."
+            )
+        self.bridge = LatentBridge(config.bridge_config)
+        self.head = ClassificationHead.from_config_dict({**config.head, "id2label": config.id2label})
+        _check_head_fits(self.bridge.config, self.head)
+        self._source_encoder: Encoder | None = None
+        self.post_init()
+
+    def _init_weights(self, module: torch.nn.Module) -> None:
+        # from_pretrained refuses checkpoints that miss any tensor, so these zeros never reach a user.
+        if module is getattr(self, "head", None):
+            init.zeros_(module.weight)
+            init.zeros_(module.bias)
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_parts(
+        cls,
+        bridge: LatentBridge,
+        head: ClassificationHead,
+        *,
+        source_encoder: Encoder | None = None,
+        strict: bool = True,
+    ) -> StitchedModel:
+        """Combine a fitted bridge and a head (trained on the bridge's target space).
+
+        Raises :class:`IncompatibleEncoderError` if the head's input size or pooling does not match the
+        bridge's target, or if ``source_encoder`` disagrees with the bridge's recorded source.
+        """
+        if not isinstance(bridge, LatentBridge):
+            raise BridgeInputError(f"bridge must be a LatentBridge, got {type(bridge).__name__}.")
+        if not isinstance(head, ClassificationHead):
+            raise BridgeInputError(
+                f"head must be a ClassificationHead (see ClassificationHead.fit or head_from_classifier), "
+                f"got {type(head).__name__}."
+            )
+        _check_head_fits(bridge.config, head)
+        recorded = bridge.config.source
+        if source_encoder is not None:
+            check_source_encoder(source_encoder, recorded, bridge.config.source_dim, strict=strict)
+            recorded = _merge_ref(recorded, source_encoder.ref)
+        config = StitchedConfig(
+            bridge=bridge.config.to_diff_dict(),
+            head={k: v for k, v in head.config_dict().items() if k != "id2label"},
+            source_encoder=None if recorded is None else recorded.to_dict(),
+            source_tower=source_encoder.tower if isinstance(source_encoder, ClipTowerEncoder) else None,
+            id2label=dict(head.id2label),
+            label2id=head.label2id,
+        )
+        model = cls(config)
+        with torch.no_grad():
+            model.bridge.to(bridge.dtype)
+            model.bridge.load_state_dict(bridge.state_dict(), strict=True)
+            model.head.load_tensors({"weight": head.weight.detach(), "bias": head.bias.detach()}, "head")
+        if source_encoder is not None:
+            model._source_encoder = source_encoder
+        return model.eval()
+
+    # ------------------------------------------------------------------ source encoder
+    def attach_source_encoder(self, encoder: Encoder, *, strict: bool = True) -> None:
+        """Use ``encoder`` as the source encoder after checking it against the bridge's record."""
+        check_source_encoder(encoder, self.config.source, self.bridge.config.source_dim, strict=strict)
+        self._source_encoder = encoder
+
+    @property
+    def source_encoder(self) -> Encoder:
+        """The attached encoder, or the recorded one loaded (once) by id, revision and pooling."""
+        if self._source_encoder is None:
+            ref = self.config.source
+            if ref is None:
+                raise IncompatibleEncoderError(
+                    "this stitched model records no source encoder; pass source_encoder=load_encoder(...) "
+                    "(e.g. to pipeline(...) or StitchedModel.from_pretrained)."
+                )
+            tower = self.config.source_tower
+            encoder = load_encoder(
+                ref.name_or_path,
+                revision=ref.revision,
+                pooling=ref.pooling,
+                modality=None if tower else ref.modality,
+                tower=tower,
+            )
+            check_source_encoder(encoder, ref, self.bridge.config.source_dim, strict=True)
+            self._source_encoder = encoder
+        return self._source_encoder
+
+    # ------------------------------------------------------------------ inference
+    @property
+    def device(self) -> torch.device:
+        return self.head.weight.device
+
+    def forward(self, embeddings: torch.Tensor) -> SequenceClassifierOutput:
+        """Source embeddings ``(n, d_source)`` -> bridge -> head logits ``(n, num_labels)``."""
+        return SequenceClassifierOutput(logits=self.head(self.bridge(embeddings)))
+
+    def logits_from_embeddings(self, embeddings: Any) -> torch.Tensor:
+        """Checked :meth:`forward` on a tensor or array of source embeddings."""
+        x = as_tensor(embeddings, "embeddings")
+        check_matrix(x, "embeddings", self.bridge.config.source_dim)
+        with torch.inference_mode():
+            return self(x.to(self.device)).logits.float().cpu()
+
+    def classify(
+        self, inputs: Any, *, batch_size: int = 32, show_progress: bool | None = None
+    ) -> torch.Tensor:
+        """Logits for raw inputs (texts or images), embedded by the source encoder."""
+        encoder = self.source_encoder
+        items = encoder.check_inputs(inputs)
+        embeddings = encoder.embed(items, batch_size=batch_size, show_progress=show_progress)
+        return self.logits_from_embeddings(embeddings)
+
+    def predict_proba(self, inputs: Any, *, batch_size: int = 32) -> torch.Tensor:
+        """Class probabilities for raw inputs."""
+        return torch.softmax(self.classify(inputs, batch_size=batch_size), dim=-1)
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_pretrained(
+        cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any
+    ) -> StitchedModel:
+        """Load a stitched model; refuses missing or unexpected tensors.
+
+        Extra keyword arguments: ``source_encoder`` (an :class:`Encoder` to attach instead of loading
+        the recorded one) and ``strict`` (``False`` accepts a source encoder recorded under another
+        name, still checking dimension, modality and pooling).
+        """
+        source_encoder = kwargs.pop("source_encoder", None)
+        strict = kwargs.pop("strict", True)
+        wants_info = kwargs.pop("output_loading_info", False)
+        # The hub mixin downloads, checks the model type and refuses missing or unexpected tensors.
+        model, info = super().from_pretrained(
+            pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs
+        )
+        if source_encoder is not None:
+            model.attach_source_encoder(source_encoder, strict=strict)
+        model.eval()
+        return (model, info) if wants_info else model
+
+
+def _check_head_fits(bridge_config: LatentBridgeConfig, head: ClassificationHead) -> None:
+    if head.input_dim != bridge_config.target_dim:
+        raise IncompatibleEncoderError(
+            f"the head takes {head.input_dim}-dimensional embeddings but the bridge outputs "
+            f"{bridge_config.target_dim}; train the head on embeddings of the bridge's target encoder."
+        )
+    target = bridge_config.target
+    if head.pooling and target is not None and target.pooling and head.pooling != target.pooling:
+        raise IncompatibleEncoderError(
+            f"the head was trained on {head.pooling!r}-pooled embeddings but the bridge's target uses "
+            f"{target.pooling!r} pooling; fit the bridge on target embeddings pooled with {head.pooling!r}."
+        )
+
+
+def _same_name(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    pa, pb = Path(a), Path(b)
+    if pa.exists() and pb.exists():
+        return pa.resolve() == pb.resolve()
+    return False
+
+
+def check_source_encoder(
+    encoder: Encoder, recorded: EncoderRef | None, source_dim: int, *, strict: bool = True
+) -> None:
+    """Raise :class:`IncompatibleEncoderError` if ``encoder`` is not the one the bridge was fitted on.
+
+    Checks dimension, modality and pooling always, and the id and revision when ``strict``.
+    """
+    if not isinstance(encoder, Encoder):
+        raise BridgeInputError(
+            f"source_encoder must be an hf_latent_bridge Encoder (load_encoder(...) or CallableEncoder(...)), "
+            f"got {type(encoder).__name__}."
+        )
+    got = encoder.ref
+    hint = (
+        f" Load it with load_encoder({recorded.name_or_path!r}, revision={recorded.revision!r}, "
+        f"pooling={recorded.pooling!r})."
+        if recorded is not None
+        else ""
+    )
+    if encoder.dim != source_dim:
+        raise IncompatibleEncoderError(
+            f"the source encoder {got.name_or_path!r} gives {encoder.dim}-dimensional embeddings but the "
+            f"bridge takes {source_dim}.{hint}"
+        )
+    if recorded is None:
+        return
+    if recorded.modality and encoder.modality != recorded.modality:
+        raise IncompatibleEncoderError(
+            f"the bridge was fitted on {recorded.modality} embeddings but {got.name_or_path!r} embeds "
+            f"{encoder.modality}.{hint}"
+        )
+    if recorded.pooling and got.pooling and recorded.pooling != got.pooling:
+        raise IncompatibleEncoderError(
+            f"the bridge was fitted on {recorded.pooling!r}-pooled embeddings but the encoder pools with "
+            f"{got.pooling!r}.{hint}"
+        )
+    if strict and not _same_name(recorded.name_or_path, got.name_or_path):
+        raise IncompatibleEncoderError(
+            f"the bridge was fitted on embeddings of {recorded.name_or_path!r} but the encoder given is "
+            f"{got.name_or_path!r}.{hint} If it is the same model under another name, pass strict=False."
+        )
+    if strict and recorded.revision and got.revision and recorded.revision != got.revision:
+        raise IncompatibleEncoderError(
+            f"the bridge was fitted on {recorded.name_or_path!r} at revision {recorded.revision!r} but the "
+            f"encoder is at {got.revision!r}.{hint}"
+        )
+
+
+def _merge_ref(recorded: EncoderRef | None, given: EncoderRef) -> EncoderRef:
+    """Fill the gaps of the bridge's record with what the attached encoder knows."""
+    if recorded is None:
+        return given
+    return EncoderRef(
+        name_or_path=recorded.name_or_path,
+        revision=recorded.revision or given.revision,
+        pooling=recorded.pooling or given.pooling,
+        modality=recorded.modality or given.modality,
+        dim=recorded.dim or given.dim,
+    )

@@ -1,0 +1,169 @@
+"""Every kind of bad input is refused with a message that names the problem and the fix."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from hf_latent_bridge import BridgeInputError, CheckpointError, LatentBridge
+from hf_latent_bridge.core.anchors import select_anchors
+
+
+@pytest.fixture
+def anchors(rng):
+    return torch.randn(40, 6, generator=rng), torch.randn(40, 8, generator=rng)
+
+
+@pytest.fixture
+def saved(tmp_path, anchors):
+    LatentBridge.fit(*anchors).save_pretrained(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("side", [0, 1])
+def test_non_finite_anchors(anchors, bad, side):
+    pair = [a.clone() for a in anchors]
+    pair[side][3, 2] = bad
+    with pytest.raises(BridgeInputError, match=r"NaN or Inf.*rows: \[3\].*drop or repair"):
+        LatentBridge.fit(*pair)
+
+
+@pytest.mark.parametrize("method", ["irp", "procrustes"])
+def test_non_finite_inputs_to_translate(anchors, method):
+    bridge = LatentBridge.fit(*anchors, method=method)
+    x = torch.randn(5, 6)
+    x[4, 0] = float("nan")
+    with pytest.raises(BridgeInputError, match=r"NaN or Inf.*\[4\]"):
+        bridge.translate(x)
+
+
+def test_finite_inputs_that_overflow_the_bridge_dtype(anchors):
+    bridge = LatentBridge.fit(*anchors)
+    with pytest.raises(BridgeInputError, match="overflowed torch.float32.*float64"):
+        bridge.translate(torch.full((2, 6), 3e38))
+
+
+@pytest.mark.parametrize("shape", [(40,), (40, 6, 1), (0, 6)])
+def test_wrong_rank_or_empty_anchors(anchors, shape):
+    with pytest.raises(BridgeInputError, match="2-D|empty"):
+        LatentBridge.fit(torch.randn(shape), anchors[1])
+
+
+def test_wrong_dimension_for_translate(anchors):
+    bridge = LatentBridge.fit(*anchors)
+    with pytest.raises(BridgeInputError, match="dimension 7 but 6 was expected.*encoder"):
+        bridge.translate(torch.randn(3, 7))
+    with pytest.raises(BridgeInputError, match="2-D"):
+        bridge.translate(torch.randn(2, 3, 6))
+
+
+def test_different_anchor_counts(anchors):
+    with pytest.raises(BridgeInputError, match="40 rows but target_anchors has 39.*parallel"):
+        LatentBridge.fit(anchors[0], anchors[1][:39])
+
+
+def test_fewer_than_two_anchors():
+    with pytest.raises(BridgeInputError, match="at least 2 anchors"):
+        LatentBridge.fit(torch.randn(1, 4), torch.randn(1, 4))
+
+
+def test_zero_norm_rows_after_centring(anchors):
+    x = anchors[0].clone()
+    x[7] = torch.cat([x[:7], x[8:]]).mean(0)  # the mean of the others is the mean of all
+    with pytest.raises(BridgeInputError, match="zero norm after centring.*7"):
+        LatentBridge.fit(x, anchors[1])
+
+
+def test_fewer_anchors_than_target_dimension_warns(rng):
+    with pytest.warns(UserWarning, match="confined to the span.*at least 9 anchors"):
+        LatentBridge.fit(torch.randn(5, 4, generator=rng), torch.randn(5, 8, generator=rng))
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"method": "cca"}, "unknown method 'cca'"),
+        ({"ridge": -1.0}, "ridge must be"),
+        ({"ridge": "lots"}, "ridge must be"),
+        ({"scale": "max"}, "scale must be"),
+        ({"whitening": -1.0}, "whitening must be None"),
+        ({"ensemble": 0}, "ensemble must be"),
+        ({"ensemble": 2, "ensemble_fraction": 1.5}, "ensemble_fraction"),
+    ],
+)
+def test_bad_options(anchors, options, message):
+    with pytest.raises(BridgeInputError, match=message):
+        LatentBridge.fit(*anchors, **options)
+
+
+def test_non_tensor_input(anchors):
+    with pytest.raises(BridgeInputError, match="torch tensor or numpy array"):
+        LatentBridge.fit("not an array", anchors[1])
+    with pytest.raises(BridgeInputError, match="complex"):
+        LatentBridge.fit(np.ones((40, 6), dtype=np.complex64), anchors[1].numpy())
+
+
+def test_checkpoint_missing_a_tensor(saved):
+    tensors = load_file(saved / "model.safetensors")
+    del tensors["weight"]
+    save_file(tensors, saved / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(CheckpointError, match="missing keys: weight"):
+        LatentBridge.from_pretrained(saved)
+
+
+def test_checkpoint_with_an_unexpected_tensor(saved):
+    tensors = load_file(saved / "model.safetensors")
+    tensors["classifier.weight"] = torch.zeros(2, 2)
+    save_file(tensors, saved / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(CheckpointError, match=r"unexpected keys: classifier\.weight"):
+        LatentBridge.from_pretrained(saved)
+
+
+def test_config_dimensions_disagree_with_tensors(saved):
+    config = json.loads((saved / "config.json").read_text())
+    config["target_dim"] = 9
+    (saved / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="do not match|mismatched"):
+        LatentBridge.from_pretrained(saved)
+
+
+def test_truncated_safetensors_file(saved):
+    data = (saved / "model.safetensors").read_bytes()
+    (saved / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        LatentBridge.from_pretrained(saved)
+
+
+def test_config_of_a_foreign_or_unfitted_model(saved):
+    config = json.loads((saved / "config.json").read_text())
+    del config["num_anchors"]
+    (saved / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="does not describe a fitted bridge"):
+        LatentBridge.from_pretrained(saved)
+
+
+def test_unknown_method_in_config(saved):
+    config = json.loads((saved / "config.json").read_text())
+    config["method"] = "magic"
+    (saved / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="unknown method 'magic'"):
+        LatentBridge.from_pretrained(saved)
+
+
+@pytest.mark.parametrize(
+    "strategy, kwargs, message",
+    [
+        ("uniform", {"num_rows": 10}, "cannot select 20 anchors from 10 rows"),
+        ("balanced", {}, "needs labels"),
+        ("farthest", {}, "needs embeddings"),
+        ("kmeans", {"num_rows": 100}, "unknown anchor strategy"),
+    ],
+)
+def test_bad_anchor_selection(strategy, kwargs, message):
+    with pytest.raises(BridgeInputError, match=message):
+        select_anchors(strategy, 20, **kwargs)
