@@ -33,3 +33,7 @@ class OutputError(LatentBridgeError):
 
 class MissingDependencyError(LatentBridgeError, ImportError):
     """An optional package (model weights, data set or helper library) is not installed."""
+
+
+class UsageError(LatentBridgeError):
+    """A command-line argument or option is missing, malformed or contradicts another."""

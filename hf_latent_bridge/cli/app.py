@@ -16,6 +16,8 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+from ..errors import UsageError
+
 try:  # typer >= 0.20 vendors click as typer._click; older versions use click itself
     from typer._click import exceptions as click_exceptions
 except ImportError:  # pragma: no cover
@@ -23,10 +25,6 @@ except ImportError:  # pragma: no cover
 
 
 DEBUG_ENV = "HF_LATENT_BRIDGE_DEBUG"
-
-
-class CliError(Exception):
-    """A user-facing failure: printed as one line, exit code 1."""
 
 
 class _OneLineErrors(TyperGroup):
@@ -97,7 +95,7 @@ def _errors_as_one_line(command: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             message = (
                 str(error)
-                if isinstance(error, (CliError, ValueError))
+                if isinstance(error, (UsageError, ValueError))
                 else f"{type(error).__name__}: {error}"
             )
             typer.echo(f"error: {_one_line(message)}", err=True)

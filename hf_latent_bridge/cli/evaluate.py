@@ -10,12 +10,12 @@ from typing import Annotated, Any
 
 import typer
 
-from ..core.alignment import METHODS
 from ..core.anchors import STRATEGIES
+from ..core.options import check_method, check_positive_int, check_strategy
 from ..encoding.tables import _labelled_splits, _labels, column_values
 from ..files import staged_directory
-from .app import CliError, _command_line, _errors_as_one_line, app
-from .options import _check_choice, _parse_counts, _parse_encoder_spec, _parse_pair, load_encoder_or_fail
+from .app import UsageError, _command_line, _errors_as_one_line, app
+from .options import _parse_counts, _parse_encoder_spec, _parse_pair, load_encoder_or_fail
 
 
 @app.command("eval")
@@ -67,22 +67,20 @@ def eval_command(
 
     method_list = [m.strip() for m in methods.split(",") if m.strip()]
     for m in method_list:
-        _check_choice(m, METHODS, "--methods")
-    _check_choice(strategy, STRATEGIES, "--strategy")
+        check_method(m, "--methods")
+    check_strategy(strategy, "--strategy")
     if len(encoders) < 2:
-        raise CliError(f"eval needs at least 2 encoders, got {len(encoders)}.")
+        raise UsageError(f"eval needs at least 2 encoders, got {len(encoders)}.")
     specs = [_parse_encoder_spec(s) for s in encoders]
     aliases = [a for a, _, _ in specs]
     if len(set(aliases)) != len(aliases):
-        raise CliError(f"encoder names repeat ({', '.join(aliases)}); name them with alias=path.")
+        raise UsageError(f"encoder names repeat ({', '.join(aliases)}); name them with alias=path.")
     pairs = [_parse_pair(p, aliases) for p in curve or []]
     counts = _parse_counts(anchor_counts) if anchor_counts else None
     if not 0 < test_size < 1:
-        raise CliError(f"--test-size must be between 0 and 1, got {test_size}.")
-    if batch_size < 1 or chunk_size < 1:
-        raise CliError(
-            f"--batch-size and --chunk-size must be at least 1, got {batch_size} and {chunk_size}."
-        )
+        raise UsageError(f"--test-size must be between 0 and 1, got {test_size}.")
+    check_positive_int("--batch-size", batch_size)
+    check_positive_int("--chunk-size", chunk_size)
 
     accelerator = _accelerator()
     try:
@@ -100,7 +98,7 @@ def eval_command(
                 limit,
             )
             if num_anchors is not None and not 2 <= num_anchors <= len(train_ds):
-                raise CliError(
+                raise UsageError(
                     f"--num-anchors {num_anchors} is not possible with {len(train_ds)} train rows; "
                     f"use a value between 2 and {len(train_ds)}."
                 )

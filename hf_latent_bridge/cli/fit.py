@@ -9,11 +9,12 @@ import typer
 
 from ..core.alignment import METHODS
 from ..core.anchors import STRATEGIES
+from ..core.options import check_method, check_positive_int, check_strategy
 from ..core.projection import DEFAULT_WHITENING
 from ..encoding.tables import _class_ids, _take, column_values, load_table, require_columns
 from ..files import staged_directory
-from .app import CliError, _errors_as_one_line, app
-from .options import _check_choice, _parse_ridge, _parse_scale, _parse_whitening, load_encoder_or_fail
+from .app import UsageError, _errors_as_one_line, app
+from .options import load_encoder_or_fail, parse_ridge, parse_scale, parse_whitening
 
 
 @app.command()
@@ -67,22 +68,21 @@ def fit(
     from ..core.anchors import select_anchors
     from ..models.bridge import LatentBridge
 
-    _check_choice(strategy, STRATEGIES, "--strategy")
-    _check_choice(method, METHODS, "--method")
-    ridge_value, scale_value = _parse_ridge(ridge), _parse_scale(scale)
-    whitening_value = _parse_whitening(whitening)
+    check_strategy(strategy, "--strategy")
+    check_method(method, "--method")
+    ridge_value, scale_value = parse_ridge(ridge), parse_scale(scale)
+    whitening_value = parse_whitening(whitening)
     if num_anchors < 2:
-        raise CliError(f"--num-anchors must be at least 2, got {num_anchors}.")
-    if batch_size < 1:
-        raise CliError(f"--batch-size must be at least 1, got {batch_size}.")
+        raise UsageError(f"--num-anchors must be at least 2, got {num_anchors}.")
+    check_positive_int("--batch-size", batch_size)
     if strategy == "balanced" and label_column is None:
-        raise CliError("--strategy balanced needs --label-column.")
+        raise UsageError("--strategy balanced needs --label-column.")
     target_column = target_column or column
     with staged_directory(output, overwrite) as staging:
         dataset = load_table(data, split, config=data_config, revision=data_revision)
         require_columns(dataset, column, target_column, label_column)
         if len(dataset) < num_anchors:
-            raise CliError(
+            raise UsageError(
                 f"the data set has {len(dataset)} rows in split {split!r}, fewer than the {num_anchors} anchors "
                 f"requested; lower --num-anchors to at most {len(dataset)} or use a larger data set."
             )

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .app import CliError, _one_line
+from ..core.options import check_ridge, check_scale, check_whitening
+from ..errors import UsageError
+from .app import _one_line
 
 
 def load_encoder_or_fail(name: str, *, revision: str | None = None, pooling: str | None = None) -> Any:
@@ -18,43 +20,32 @@ def load_encoder_or_fail(name: str, *, revision: str | None = None, pooling: str
         raise
     except (OSError, ImportError, KeyError) as error:
         first = _one_line(str(error)).split(". ")[0][:240]
-        raise CliError(
+        raise UsageError(
             f"cannot load encoder {name!r} ({first}); pass a local model folder or a Hub id that is cached or reachable."
         ) from None
 
 
-def _keyword_or_number(
-    text: str, option: str, keywords: dict[str, Any], *, allow_zero: bool
-) -> float | str | None:
-    """An option that is one of ``keywords`` (mapped to their values) or a number (> 0, or >= 0)."""
-    if text.lower() in keywords:
-        return keywords[text.lower()]
+def _number_or_keyword(text: str, keywords: dict[str, Any]) -> Any:
+    """``keywords[text]`` for a keyword, the number for a numeric text, else the text (the check names it)."""
+    key = text.strip().lower()
+    if key in keywords:
+        return keywords[key]
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
-        value = float("nan")
-    if not (value >= 0 if allow_zero else value > 0):  # also refuses nan
-        words = ", ".join(repr(k) for k in keywords)
-        number = "a number >= 0" if allow_zero else "a positive number"
-        raise CliError(f"{option} must be {words} or {number}, got {text!r}.")
-    return value
+        return text
 
 
-def _parse_ridge(ridge: str) -> float | str:
-    return _keyword_or_number(ridge, "--ridge", {"auto": "auto"}, allow_zero=True)
+def parse_ridge(text: str) -> float | str:
+    return check_ridge(_number_or_keyword(text, {"auto": "auto"}), "--ridge")
 
 
-def _parse_whitening(whitening: str) -> float | None:
-    return _keyword_or_number(whitening, "--whitening", {"none": None}, allow_zero=False)
+def parse_whitening(text: str) -> float | None:
+    return check_whitening(_number_or_keyword(text, {"none": None}), "--whitening")
 
 
-def _parse_scale(scale: str) -> float | str:
-    return _keyword_or_number(scale, "--scale", {"mean": "mean", "none": "none"}, allow_zero=False)
-
-
-def _check_choice(value: str, choices: Sequence[str], option: str) -> None:
-    if value not in choices:
-        raise CliError(f"{option} must be one of {', '.join(choices)}, got {value!r}.")
+def parse_scale(text: str) -> float | str:
+    return check_scale(_number_or_keyword(text, {"mean": "mean", "none": "none"}), "--scale")
 
 
 def _parse_encoder_spec(spec: str) -> tuple[str, str, str | None]:
@@ -64,7 +55,7 @@ def _parse_encoder_spec(spec: str) -> tuple[str, str, str | None]:
     if "@" in rest and not Path(rest).exists():
         name, _, revision = rest.rpartition("@")
     if not name:
-        raise CliError(f"encoder {spec!r} is empty; write [alias=]hub_id_or_folder[@revision].")
+        raise UsageError(f"encoder {spec!r} is empty; write [alias=]hub_id_or_folder[@revision].")
     return alias or Path(name).name or name, name, revision
 
 
@@ -72,7 +63,7 @@ def _parse_pair(text: str, aliases: Sequence[str]) -> tuple[str, str]:
     source, sep, target = text.partition("->")
     source, target = source.strip(), target.strip()
     if not sep or source not in aliases or target not in aliases or source == target:
-        raise CliError(
+        raise UsageError(
             f"--curve {text!r} must be 'a->b' with two different encoders among {', '.join(aliases)}."
         )
     return source, target
@@ -84,5 +75,5 @@ def _parse_counts(text: str) -> list[int]:
     except ValueError:
         counts = []
     if not counts or min(counts) < 2:
-        raise CliError(f"--anchor-counts must be comma-separated integers >= 2, got {text!r}.")
+        raise UsageError(f"--anchor-counts must be comma-separated integers >= 2, got {text!r}.")
     return counts

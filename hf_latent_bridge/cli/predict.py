@@ -9,9 +9,10 @@ from typing import Annotated, Any
 
 import typer
 
+from ..core.options import check_positive_int
 from ..encoding.tables import read_inputs
 from ..files import staged_file
-from .app import CliError, _errors_as_one_line, _one_line, app
+from .app import UsageError, _errors_as_one_line, _one_line, app
 from .options import load_encoder_or_fail
 
 
@@ -31,10 +32,8 @@ def predict(
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 32,
 ) -> None:
     """Classify every input of a file through the stitched pipeline; write one JSON object per line."""
-    if top_k < 1:
-        raise CliError(f"--top-k must be at least 1, got {top_k}.")
-    if batch_size < 1:
-        raise CliError(f"--batch-size must be at least 1, got {batch_size}.")
+    check_positive_int("--top-k", top_k)
+    check_positive_int("--batch-size", batch_size)
     texts = read_inputs(inputs, column)
     stage = contextlib.nullcontext(None) if output == "-" else staged_file(Path(output))
     with stage as staging:
@@ -73,7 +72,7 @@ def _stitched_pipeline(model: str, source_encoder: str | None) -> Any:
     except ValueError:
         raise
     except OSError as error:
-        raise CliError(
+        raise UsageError(
             f"cannot load stitched model {model!r} ({_one_line(str(error))[:240]}); pass a folder saved with "
             "StitchedModel.save_pretrained or a reachable Hub id."
         ) from None

@@ -94,6 +94,11 @@ def select_anchors(
     raise BridgeInputError(f"unknown anchor strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}.")
 
 
+def ensemble_member_size(num_anchors: int, fraction: float) -> int:
+    """How many anchors each ensemble member holds."""
+    return max(2, round(fraction * num_anchors))
+
+
 def ensemble_subsets(num_anchors: int, members: int, fraction: float, seed: int = 0) -> torch.Tensor:
     """(members, m) index matrix: ``members`` seeded subsets of ``fraction`` of the anchors each."""
     if members < 1:
@@ -102,7 +107,7 @@ def ensemble_subsets(num_anchors: int, members: int, fraction: float, seed: int 
         return torch.arange(num_anchors).unsqueeze(0)
     if not 0 < fraction <= 1:
         raise BridgeInputError(f"ensemble_fraction must be in (0, 1], got {fraction}.")
-    size = max(2, round(fraction * num_anchors))
+    size = ensemble_member_size(num_anchors, fraction)
     generator = torch.Generator().manual_seed(seed)
     rows = [torch.randperm(num_anchors, generator=generator)[:size].sort().values for _ in range(members)]
     return torch.stack(rows)

@@ -13,9 +13,19 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel
 
-from ..core.alignment import DIRECT_METHODS, METHODS, TranslationMap, fit_irp
+from ..core.alignment import DIRECT_METHODS, TranslationMap, fit_irp
 from ..core.anchor_set import AnchorSet, fingerprint
-from ..core.anchors import ensemble_subsets
+from ..core.anchors import ensemble_member_size, ensemble_subsets
+from ..core.options import (
+    MAX_ENSEMBLE,
+    check_fraction,
+    check_method,
+    check_non_negative_int,
+    check_positive_int,
+    check_ridge,
+    check_scale,
+    check_whitening,
+)
 from ..core.projection import DEFAULT_WHITENING
 from ..core.ridge import choose_ridge
 from ..core.validation import (
@@ -67,7 +77,7 @@ class LatentBridge(HubCardMixin, BufferStateMixin, PreTrainedModel):
         self.register_buffer("output_norm", torch.empty(members, dtype=dtype))
         self.register_buffer("output_shift", torch.empty(members, d_y, dtype=dtype))
         if members > 1:
-            size = ensemble_subsets(k, members, config.ensemble_fraction).shape[1]
+            size = ensemble_member_size(k, config.ensemble_fraction)
             self.register_buffer("member_indices", torch.empty(members, size, dtype=torch.long))
         self.post_init()
 
@@ -114,18 +124,10 @@ class LatentBridge(HubCardMixin, BufferStateMixin, PreTrainedModel):
         x = as_tensor(source_anchors, "source_anchors")
         y = as_tensor(target_anchors, "target_anchors")
         check_anchor_pair(x, y)
-        if method not in METHODS:
-            raise BridgeInputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}.")
-        if isinstance(ridge, str) and ridge != "auto":
-            raise BridgeInputError(f"ridge must be 'auto' or a number >= 0, got {ridge!r}.")
-        if not isinstance(ridge, str) and not ridge >= 0:
-            raise BridgeInputError(f"ridge must be 'auto' or a number >= 0, got {ridge!r}.")
-        if not (scale in ("mean", "none") or (isinstance(scale, (int, float)) and scale > 0)):
-            raise BridgeInputError(f"scale must be 'mean', 'none' or a positive number, got {scale!r}.")
-        if whitening is not None and not (isinstance(whitening, (int, float)) and whitening > 0):
-            raise BridgeInputError(
-                f"whitening must be None (off) or a positive shrinkage strength, got {whitening!r}."
-            )
+        method, ridge, scale = check_method(method), check_ridge(ridge), check_scale(scale)
+        whitening, seed = check_whitening(whitening), check_non_negative_int("seed", seed)
+        ensemble = check_positive_int("ensemble", ensemble, MAX_ENSEMBLE)
+        ensemble_fraction = check_fraction("ensemble_fraction", ensemble_fraction)
         if method != "identity":
             warn_if_underdetermined(x.shape[0], y.shape[1])
         if dtype is None:

@@ -7,11 +7,19 @@ from typing import Any
 from transformers import PreTrainedConfig
 
 from .._version import __version__
-from ..core.alignment import METHODS
+from ..core.options import (
+    MAX_ENSEMBLE,
+    check_fraction,
+    check_method,
+    check_non_negative_int,
+    check_positive,
+    check_positive_int,
+    check_ridge,
+    check_scale,
+    check_whitening,
+)
 from ..encoding.reference import EncoderRef
 from ..errors import CheckpointError
-
-SCALES = ("mean", "none")
 
 
 class LatentBridgeConfig(PreTrainedConfig):
@@ -81,18 +89,19 @@ class LatentBridgeConfig(PreTrainedConfig):
         self._check()
 
     def _check(self) -> None:
-        if self.method not in METHODS:
-            raise CheckpointError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}.")
-        if not (self.scale in SCALES or (isinstance(self.scale, (int, float)) and self.scale > 0)):
-            raise CheckpointError(f"scale must be 'mean', 'none' or a positive number, got {self.scale!r}.")
-        if not (self.ridge == "auto" or (isinstance(self.ridge, (int, float)) and self.ridge >= 0)):
-            raise CheckpointError(f"ridge must be 'auto' or a number >= 0, got {self.ridge!r}.")
+        """Normalise and check every option (the same rules as ``fit`` and the CLI)."""
+        self.method = check_method(self.method)
+        self.ridge = check_ridge(self.ridge)
+        if self.ridge_selected is not None:
+            self.ridge_selected = check_ridge(self.ridge_selected)
+        self.scale = check_scale(self.scale)
+        self.whitening = check_whitening(self.whitening)
+        self.ensemble = check_positive_int("ensemble", self.ensemble, MAX_ENSEMBLE)
+        self.ensemble_fraction = check_fraction("ensemble_fraction", self.ensemble_fraction)
+        self.seed = check_non_negative_int("seed", self.seed)
         for name in ("source_dim", "target_dim", "num_anchors"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise CheckpointError(f"{name} must be a positive integer, got {value!r}.")
-        if not isinstance(self.ensemble, int) or self.ensemble < 1:
-            raise CheckpointError(f"ensemble must be a positive integer, got {self.ensemble!r}.")
+            if getattr(self, name) is not None:
+                setattr(self, name, check_positive_int(name, getattr(self, name)))
 
     @property
     def source(self) -> EncoderRef | None:
@@ -142,9 +151,10 @@ class AnchorSpaceConfig(PreTrainedConfig):
         self.library_version = library_version or __version__
         super().__init__(**kwargs)
         for name in ("num_anchors", "dim"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise CheckpointError(f"{name} must be a positive integer, got {value!r}.")
+            if getattr(self, name) is not None:
+                setattr(self, name, check_positive_int(name, getattr(self, name)))
+        if self.norm_scale is not None:
+            self.norm_scale = check_positive("norm_scale", self.norm_scale)
 
 
 class StitchedConfig(PreTrainedConfig):

@@ -169,6 +169,8 @@ class HubCardMixin:
             options = {k: kwargs.pop(k) for k in _DOWNLOAD_KWARGS if k in kwargs}
             folder, commit = download_checkpoint(name, **options)
         check_model_type(folder, cls.config_class.model_type, name)
+        if "config" not in kwargs:
+            kwargs["config"] = _load_config(cls.config_class, folder, name)
         try:
             model, info = super().from_pretrained(folder, *args, output_loading_info=True, **kwargs)
         except CheckpointError:
@@ -316,6 +318,16 @@ def verify_snapshot(folder: str | os.PathLike, where: str = "the download") -> N
                 f"got {digest.hexdigest()[:12]}...): the file is corrupt. Download it again with "
                 "force_download=True; if the error persists, the copy on the Hub is damaged: re-push it."
             )
+
+
+def _load_config(config_class: Any, folder: str, name: str) -> Any:
+    """The config of ``folder``, its option errors reported as a bad checkpoint."""
+    try:
+        return config_class.from_pretrained(folder)
+    except BridgeInputError as error:
+        raise CheckpointError(
+            f"{name}/{CONFIG_NAME} holds an invalid setting: {error} Re-save the model, or fix the file."
+        ) from error
 
 
 def check_model_type(folder: str | os.PathLike, expected: str, name: str) -> None:

@@ -123,14 +123,14 @@ def test_fit_procrustes_from_a_csv_file(tmp_path, topics_file, tiny_bert_path, t
         (["--source", "./no-such-encoder"], ["cannot load encoder", "no-such-encoder"]),
         (["--column", "body"], ["column 'body' is not in the data set", "text, topic"]),
         (["-k", "5000"], ["fewer than the 5000 anchors", "lower --num-anchors"]),
-        (["--method", "warp"], ["--method must be one of"]),
+        (["--method", "warp"], ["unknown --method 'warp'; choose one of irp"]),
         (["--strategy", "balanced"], ["--label-column"]),
         (["--data", "missing.parquet"], ["cannot load data set"]),
         (["--split", "test"], ["only the 'train' split"]),
-        (["--ridge", "-1"], ["--ridge must be 'auto' or a number >= 0"]),
+        (["--ridge", "-1"], ["--ridge must be 'auto' or a finite number >= 0"]),
         (["--ridge", "nan"], ["--ridge must be"]),
-        (["--scale", "big"], ["--scale must be 'mean', 'none' or a positive number"]),
-        (["--whitening", "strong"], ["--whitening must be 'none' or a positive number"]),
+        (["--scale", "big"], ["--scale must be 'mean', 'none' or a finite number > 0"]),
+        (["--whitening", "strong"], ["--whitening must be None (plain relative projection)"]),
     ],
 )
 def test_fit_bad_arguments(args, fragments, tmp_path, topics_file, tiny_bert_path, tiny_bert48_path):
@@ -210,7 +210,7 @@ def test_eval_writes_the_matrix_and_curve(
     ("extra", "fragments"),
     [
         (["--label-column", "category"], ["column 'category' is not in the data set"]),
-        (["--label-column", "topic", "--methods", "irp,warp"], ["--methods must be one of"]),
+        (["--label-column", "topic", "--methods", "irp,warp"], ["unknown --methods 'warp'"]),
         (["--label-column", "topic", "--curve", "a->zzz"], ["--curve 'a->zzz'"]),
         (["--label-column", "topic", "-k", "100000"], ["--num-anchors 100000 is not possible"]),
     ],
@@ -287,7 +287,7 @@ def test_predict_jsonl_to_stdout_with_a_given_source_encoder(tmp_path, stitched_
         ('{"question": "hi"}\n', ["--column", "text"], ["has no field 'text'"]),
         ("not json\n", [], ["line 1 is not JSON"]),
         ("\n\n", [], ["holds no inputs"]),
-        ('{"text": "hi"}\n', ["--top-k", "0"], ["--top-k must be at least 1"]),
+        ('{"text": "hi"}\n', ["--top-k", "0"], ["--top-k must be a positive integer"]),
     ],
 )
 def test_predict_bad_inputs(content, args, fragments, tmp_path, stitched_dir):

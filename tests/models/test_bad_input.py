@@ -91,14 +91,28 @@ def test_fewer_anchors_than_target_dimension_warns(rng):
         ({"ridge": -1.0}, "ridge must be"),
         ({"ridge": "lots"}, "ridge must be"),
         ({"scale": "max"}, "scale must be"),
-        ({"whitening": -1.0}, "whitening must be None"),
+        ({"whitening": -1.0}, "whitening"),
+        ({"ridge": float("inf")}, "ridge must be"),
+        ({"ridge": None}, "ridge must be"),
+        ({"scale": float("inf")}, "scale must be"),
+        ({"whitening": float("inf")}, "whitening"),
         ({"ensemble": 0}, "ensemble must be"),
+        ({"ensemble": 2**31}, "ensemble must be at most"),
+        ({"ensemble": 2.5}, "ensemble must be"),
         ({"ensemble": 2, "ensemble_fraction": 1.5}, "ensemble_fraction"),
     ],
 )
 def test_bad_options(anchors, options, message):
     with pytest.raises(BridgeInputError, match=message):
         LatentBridge.fit(*anchors, **options)
+
+
+def test_numpy_and_torch_scalars_are_options_like_python_numbers(anchors):
+    import numpy as np
+
+    bridge = LatentBridge.fit(*anchors, ridge=np.float32(0.5), scale=torch.tensor(2.0), ensemble=np.int64(1))
+    assert bridge.config.ridge == 0.5 and type(bridge.config.ridge) is float
+    assert bridge.config.scale == 2.0 and bridge.config.ensemble == 1
 
 
 def test_non_tensor_input(anchors):

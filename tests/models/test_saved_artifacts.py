@@ -37,3 +37,18 @@ def test_v0_1_0_stitched_model_classifies_as_before(expected):
     model = StitchedModel.from_pretrained(V0_1_0 / "stitched")
     assert torch.equal(model.logits_from_embeddings(expected["probe"]), expected["stitched_logits"])
     assert model.config.id2label[2] == "blue"
+
+
+def test_a_crafted_config_is_refused_before_anything_is_allocated(tmp_path):
+    import json
+    import shutil
+
+    from hf_latent_bridge import CheckpointError
+
+    folder = tmp_path / "bridge"
+    shutil.copytree(V0_1_0 / "bridge", folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["ensemble"] = 2**31
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="config.json holds an invalid setting: ensemble must be at most"):
+        LatentBridge.from_pretrained(folder)
