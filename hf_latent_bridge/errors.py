@@ -37,3 +37,7 @@ class MissingDependencyError(LatentBridgeError, ImportError):
 
 class UsageError(LatentBridgeError):
     """A command-line argument or option is missing, malformed or contradicts another."""
+
+
+class EncoderLoadError(LatentBridgeError, OSError):
+    """An encoder cannot be loaded: unknown Hub id or folder, revision, offline cache miss, missing files."""

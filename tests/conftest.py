@@ -187,3 +187,15 @@ def tiny_clip_path(tiny_models_dir) -> str:
     processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
     processor.save_pretrained(path)
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert48_path(tiny_models_dir) -> str:
+    """A second, different tiny BERT (hidden 48, seed 1) sharing MiniLM's tokenizer."""
+    return save_tiny_bert(tiny_models_dir / "tiny-bert-48", hidden_size=48, seed=1)
+
+
+@pytest.fixture(scope="session")
+def topics_file(tmp_path_factory):
+    """300 real ChatterBot utterances (every 6th row) with their topic names, as JSON lines."""
+    return write_topics_jsonl(tmp_path_factory.mktemp("data") / "topics.jsonl", every=6)

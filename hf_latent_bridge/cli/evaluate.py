@@ -12,10 +12,11 @@ import typer
 
 from ..core.anchors import STRATEGIES
 from ..core.options import check_method, check_positive_int, check_strategy
-from ..encoding.tables import _labelled_splits, _labels, column_values
+from ..encoding.loading import load_encoder
+from ..encoding.tables import column_values, labelled_splits
 from ..files import staged_directory
 from .app import UsageError, _command_line, _errors_as_one_line, app
-from .options import _parse_counts, _parse_encoder_spec, _parse_pair, load_encoder_or_fail
+from .options import _parse_counts, _parse_encoder_spec, _parse_pair
 
 
 @app.command("eval")
@@ -58,6 +59,12 @@ def eval_command(
     chunk_size: Annotated[int, typer.Option(help="Test rows per evaluation shard.")] = 256,
     cache_dir: Annotated[Path | None, typer.Option(help="Cache embeddings here (safetensors).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty output folder.")] = False,
+    save_models: Annotated[
+        bool,
+        typer.Option(
+            help="Also save every scored stitched model (bridge + target head) under OUTPUT/models/."
+        ),
+    ] = False,
 ) -> None:
     """Stitching matrix of ENCODERS on a labelled data set: every (source, target, method) cell.
 
@@ -85,25 +92,26 @@ def eval_command(
     accelerator = _accelerator()
     try:
         with _maybe_staged(output, overwrite, accelerator.is_main_process) as staging:
-            train_ds, test_ds = _labelled_splits(
+            splits = labelled_splits(
                 data,
-                column,
-                label_column,
-                train_split,
-                test_split,
-                test_size,
-                data_config,
-                data_revision,
-                seed,
-                limit,
+                column=column,
+                label_column=label_column,
+                split=train_split,
+                test_split=test_split,
+                test_size=test_size,
+                config=data_config,
+                revision=data_revision,
+                seed=seed,
+                limit=limit,
             )
+            train_ds, test_ds = splits.train, splits.test
             if num_anchors is not None and not 2 <= num_anchors <= len(train_ds):
                 raise UsageError(
                     f"--num-anchors {num_anchors} is not possible with {len(train_ds)} train rows; "
                     f"use a value between 2 and {len(train_ds)}."
                 )
-            loaded = {a: load_encoder_or_fail(n, revision=r, pooling=pooling) for a, n, r in specs}
-            train_labels, test_labels, id2label = _labels(train_ds, test_ds, label_column)
+            loaded = {a: load_encoder(n, revision=r, pooling=pooling) for a, n, r in specs}
+            train_labels, test_labels, id2label = splits.train_labels, splits.test_labels, splits.id2label
             matrix, train, test = evaluate_encoders(
                 loaded,
                 column_values(train_ds, column),
@@ -146,6 +154,8 @@ def eval_command(
                         staging / "anchor_curve.json", json.dumps(curve_result, indent=2) + "\n"
                     )
                     plot_anchor_curve(curve_result, staging / "anchor_curve.png")
+                if save_models:
+                    save_stitched_models(matrix, loaded, staging / "models")
         if accelerator.is_main_process:
             typer.echo(matrix.to_markdown("accuracy"))
             typer.echo(f"wrote {output}/stitching_matrix.json, stitching_matrix.md, heatmap.png")
@@ -170,3 +180,21 @@ def _maybe_staged(output: Path, overwrite: bool, main: bool) -> Iterator[Path | 
         return
     with staged_directory(output, overwrite) as staging:
         yield staging
+
+
+def save_stitched_models(matrix: Any, encoders: dict[str, Any], folder: Path) -> None:
+    """Every scored cell as a stitched model: its bridge, the target's head, the cell's scores on the card."""
+    from ..models.stitched import StitchedModel
+
+    for (source, target, method), bridge in matrix.bridges.items():
+        cell = matrix.cell(source, target, method)
+        model = StitchedModel.from_parts(bridge, matrix.heads[target], source_encoder=encoders[source])
+        model.config.metrics = {
+            "stitched_accuracy": cell["accuracy"],
+            "stitched_macro_f1": cell["macro_f1"],
+            "native_target_accuracy": matrix.cell(target, target, "native")["accuracy"],
+            "cosine_to_target": cell["cosine"],
+            "top1_retrieval": cell["top1_retrieval"],
+        }
+        model.config.evaluation = {"split": "test", "num_rows": matrix.num_test}
+        model.save_pretrained(folder / f"{source}-to-{target}-{method}")

@@ -1,28 +1,71 @@
-"""Parsing command-line options into the values the library takes."""
+"""The options several commands share, declared once, and parsing their text into library values."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from ..core.options import check_ridge, check_scale, check_whitening
+import typer
+
+from ..core.alignment import METHODS
+from ..core.anchors import STRATEGIES
+from ..core.options import check_method, check_ridge, check_scale, check_whitening
+from ..core.projection import DEFAULT_WHITENING
 from ..errors import UsageError
-from .app import _one_line
+
+Source = Annotated[str, typer.Argument(help="Source encoder: Hub id or local model folder.")]
+Target = Annotated[str, typer.Argument(help="Target encoder: Hub id or local model folder.")]
+Data = Annotated[
+    str,
+    typer.Option(
+        "--data", "-d", help="Data: a Hub data set id, or a local JSONL/CSV/Parquet file or saved folder."
+    ),
+]
+Column = Annotated[str, typer.Option(help="Input column embedded by the source encoder.")]
+TargetColumn = Annotated[
+    str | None,
+    typer.Option(help="Input column for the target encoder (default: --column); for cross-modal pairs."),
+]
+Split = Annotated[str, typer.Option(help="Split of the data set to draw anchors (and heads) from.")]
+DataConfig = Annotated[str | None, typer.Option(help="Configuration name of a Hub data set.")]
+DataRevision = Annotated[str | None, typer.Option(help="Revision of a Hub data set.")]
+Method = Annotated[str, typer.Option(help=f"Translation method: {', '.join(METHODS)}.")]
+Ridge = Annotated[str, typer.Option(help="IRP ridge: 'auto' or a number >= 0.")]
+Scale = Annotated[str, typer.Option(help="IRP output norm: 'mean', 'none' or a number.")]
+Whitening = Annotated[
+    str, typer.Option(help="IRP shrinkage whitening of both sides: a number > 0, or 'none' (plain IRP).")
+]
+DEFAULT_WHITENING_TEXT = str(DEFAULT_WHITENING)
+SourceRevision = Annotated[str | None, typer.Option(help="Revision of the source encoder.")]
+TargetRevision = Annotated[str | None, typer.Option(help="Revision of the target encoder.")]
+SourcePooling = Annotated[str | None, typer.Option(help="Source pooling, e.g. mean, cls, mean+norm.")]
+TargetPooling = Annotated[str | None, typer.Option(help="Target pooling, e.g. mean, cls, mean+norm.")]
+SourceId = Annotated[
+    str | None,
+    typer.Option(help="Hub id of the model a local SOURCE folder holds (recorded instead of the path)."),
+]
+TargetId = Annotated[
+    str | None,
+    typer.Option(help="Hub id of the model a local TARGET folder holds (recorded instead of the path)."),
+]
+Strategy = Annotated[str, typer.Option(help=f"Anchor selection: {', '.join(STRATEGIES)}.")]
+Seed = Annotated[int, typer.Option(help="Seed of the split, the anchor selection and the ridge search.")]
+BatchSize = Annotated[int, typer.Option(help="Embedding batch size.")]
+CacheDir = Annotated[Path | None, typer.Option(help="Cache embeddings here (safetensors).")]
+Overwrite = Annotated[bool, typer.Option(help="Replace a non-empty output folder.")]
+PushToHub = Annotated[str | None, typer.Option(help="Also push the result to this Hub repo id.")]
+Private = Annotated[bool, typer.Option(help="Create the Hub repo as private (with --push-to-hub).")]
 
 
-def load_encoder_or_fail(name: str, *, revision: str | None = None, pooling: str | None = None) -> Any:
-    from ..encoding.loading import load_encoder
-
-    try:
-        return load_encoder(name, revision=revision, pooling=pooling)
-    except ValueError:
-        raise
-    except (OSError, ImportError, KeyError) as error:
-        first = _one_line(str(error)).split(". ")[0][:240]
-        raise UsageError(
-            f"cannot load encoder {name!r} ({first}); pass a local model folder or a Hub id that is cached or reachable."
-        ) from None
+def bridge_options(method: str, ridge: str, scale: str, whitening: str) -> dict[str, Any]:
+    """The bridge options as :meth:`LatentBridge.fit` takes them, checked by the library's own rules."""
+    return {
+        "method": check_method(method, "--method"),
+        "ridge": parse_ridge(ridge),
+        "scale": parse_scale(scale),
+        "whitening": parse_whitening(whitening),
+    }
 
 
 def _number_or_keyword(text: str, keywords: dict[str, Any]) -> Any:

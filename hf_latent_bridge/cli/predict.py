@@ -12,8 +12,7 @@ import typer
 from ..core.options import check_positive_int
 from ..encoding.tables import read_inputs
 from ..files import staged_file
-from .app import UsageError, _errors_as_one_line, _one_line, app
-from .options import load_encoder_or_fail
+from .app import UsageError, _errors_as_one_line, app
 
 
 @app.command()
@@ -58,21 +57,20 @@ def _as_list(result: Any) -> list[dict[str, Any]]:
 
 
 def _stitched_pipeline(model: str, source_encoder: str | None) -> Any:
-    from transformers import pipeline
+    from transformers import AutoConfig, pipeline
 
-    from ..models.registration import register
+    from ..encoding.loading import load_encoder
+    from ..models.configs import LatentBridgeConfig
 
-    register()
-
-    kwargs: dict[str, Any] = {}
-    if source_encoder is not None:
-        kwargs["source_encoder"] = load_encoder_or_fail(source_encoder)
-    try:
-        return pipeline("stitched-classification", model=model, **kwargs)
-    except ValueError:
-        raise
-    except OSError as error:
+    if isinstance(AutoConfig.from_pretrained(model), LatentBridgeConfig):
         raise UsageError(
-            f"cannot load stitched model {model!r} ({_one_line(str(error))[:240]}); pass a folder saved with "
-            "StitchedModel.save_pretrained or a reachable Hub id."
-        ) from None
+            f"{model} is a bridge (it translates embeddings), not a classifier: predict needs a stitched model "
+            "(bridge + head). Make one with: hf-latent-bridge stitch SOURCE TARGET -d DATA --label-column "
+            "LABEL -o OUT"
+        )
+    kwargs: dict[str, Any] = {}
+    if (
+        source_encoder is not None
+    ):  # the user's explicit choice: dimension, modality and pooling still checked
+        kwargs.update(source_encoder=load_encoder(source_encoder), strict=False)
+    return pipeline("stitched-classification", model=model, **kwargs)

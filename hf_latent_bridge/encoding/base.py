@@ -34,6 +34,8 @@ class Encoder:
     ref: EncoderRef
     dim: int
     modality: str
+    #: Where the weights were loaded from (a folder or Hub id); ``ref`` is the portable name recorded.
+    location: str | None = None
 
     def embed(
         self, inputs: Sequence[Any], *, batch_size: int = 32, show_progress: bool | None = None
@@ -98,6 +100,14 @@ class _ModelEncoder(Encoder):
 
     model: torch.nn.Module
 
+    @property
+    def location(self) -> str:
+        return self.__dict__.get("location") or self.ref.name_or_path
+
+    @location.setter
+    def location(self, value: str) -> None:
+        self.__dict__["location"] = value
+
     def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> Encoder:
         if device is not None or dtype is not None:
             self.model.to(device=device, dtype=dtype)
@@ -114,6 +124,6 @@ class _ModelEncoder(Encoder):
     def _key_payload(self) -> dict[str, Any]:
         return {
             "ref": self.ref.to_dict(),
-            "weights": _source_fingerprint(self.ref.name_or_path, self.ref.revision),
+            "weights": _source_fingerprint(self.location, self.ref.revision),
             "dtype": str(self.float_dtype),
         }

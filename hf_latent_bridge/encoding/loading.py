@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 import torch
 
-from ..errors import BridgeInputError, IncompatibleEncoderError
+from ..errors import BridgeInputError, EncoderLoadError, IncompatibleEncoderError
 from .base import Encoder
 from .clip import ClipTowerEncoder
 from .inputs import MODALITIES
+from .provenance import portable_name
 from .sentence_transformers_config import read_sentence_transformers_config
 from .text import TextEncoder
 from .vision import VisionEncoder
@@ -26,6 +28,7 @@ def load_encoder(
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
     trust_remote_code: bool = False,
+    hub_id: str | None = None,
 ) -> Encoder:
     """Load a Hub model id (at ``revision``) or a local folder as an :class:`Encoder`.
 
@@ -39,6 +42,9 @@ def load_encoder(
 
     ``modality`` overrides the guess from the model config. Remote code runs only with
     ``trust_remote_code=True``.
+
+    The encoder's :attr:`~Encoder.ref` names it portably (see :mod:`.provenance`): a Hub id is pinned to
+    the commit its weights came from; a local folder is named by ``hub_id`` or by the Hub id it proves.
     """
     from transformers import AutoConfig
 
@@ -48,7 +54,15 @@ def load_encoder(
         raise BridgeInputError(f"modality must be 'text' or 'image', got {modality!r}.")
     name = str(name_or_path)
     hub = {"revision": revision, "trust_remote_code": trust_remote_code}
-    config = AutoConfig.from_pretrained(name, **hub)
+    try:
+        config = AutoConfig.from_pretrained(name, **hub)
+    except OSError as error:  # transformers' error for unknown ids, folders, revisions and cache misses
+        where = f"{name!r}" + (f" at revision {revision!r}" if revision else "")
+        reason = " ".join(str(error).split()).split(". ")[0][:300]
+        raise EncoderLoadError(
+            f"cannot load encoder {where} ({reason}). Pass a local model folder or a Hub id that is cached "
+            "or reachable (offline: HF_HUB_OFFLINE=1 needs it in the cache)."
+        ) from error
     is_dual = hasattr(config, "text_config") and hasattr(config, "vision_config")
     if is_dual:
         tower = tower or modality
@@ -67,6 +81,11 @@ def load_encoder(
                 "load an encoder of the right modality."
             )
         encoder = _load_vision(name, pooling, hub) if guessed == "image" else _load_text(name, pooling, hub)
+    recorded, pinned = portable_name(
+        name, revision, hub_id=hub_id, commit_hash=getattr(config, "_commit_hash", None)
+    )
+    encoder.location = name
+    encoder.ref = replace(encoder.ref, name_or_path=recorded, revision=pinned)
     return encoder.to(device=device, dtype=dtype)
 
 
@@ -128,4 +147,29 @@ def _load_clip(name: str, config: Any, tower: str, pooling: str, hub: dict[str, 
         pooling=pooling,
         name_or_path=name,
         revision=hub.get("revision"),
+    )
+
+
+def as_encoder(
+    spec: Any,
+    *,
+    revision: str | None = None,
+    pooling: str | None = None,
+    hub_id: str | None = None,
+) -> Encoder:
+    """An :class:`Encoder` from an encoder (returned as is), a ``SentenceTransformer`` object, or a Hub id
+    or local folder (loaded with :func:`load_encoder`)."""
+    from .sentence_transformer import SentenceTransformerEncoder, is_sentence_transformer
+
+    if isinstance(spec, Encoder):
+        if hub_id is not None:
+            spec.ref = replace(spec.ref, name_or_path=portable_name(spec.ref.name_or_path, hub_id=hub_id)[0])
+        return spec
+    if is_sentence_transformer(spec):
+        return SentenceTransformerEncoder(spec, hub_id=hub_id, revision=revision)
+    if isinstance(spec, (str, os.PathLike)):
+        return load_encoder(spec, revision=revision, pooling=pooling, hub_id=hub_id)
+    raise BridgeInputError(
+        f"an encoder must be a Hub id, a local model folder, an hf_latent_bridge Encoder or a "
+        f"SentenceTransformer, got {type(spec).__name__}."
     )

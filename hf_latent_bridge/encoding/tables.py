@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +14,25 @@ from ..errors import DataError
 LOCAL_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet", ".txt": "text"}
 
 
-def load_table(spec: str, split: str, *, config: str | None = None, revision: str | None = None) -> Any:
-    """A ``datasets.Dataset``: a local file (csv/json/jsonl/parquet/txt), a saved folder, or a Hub id."""
+def load_table(
+    spec: Any, split: str = "train", *, config: str | None = None, revision: str | None = None
+) -> Any:
+    """A ``datasets.Dataset`` from a ``Dataset`` / ``DatasetDict``, a local file (csv/json/jsonl/parquet/txt),
+    a folder saved with ``save_to_disk``, or a Hub data set id."""
     import datasets
 
+    if isinstance(spec, datasets.Dataset):
+        return spec
+    if isinstance(spec, datasets.DatasetDict):
+        if split not in spec:
+            raise DataError(f"the DatasetDict has no split {split!r} (splits: {', '.join(spec)}).")
+        return spec[split]
+    if not isinstance(spec, (str, os.PathLike)):
+        raise DataError(
+            f"data must be a datasets.Dataset, a file, a saved data set folder or a Hub id, got "
+            f"{type(spec).__name__}."
+        )
+    spec = str(spec)
     path = Path(spec).expanduser()
     try:
         if path.is_file():
@@ -72,7 +89,7 @@ def column_values(dataset: Any, column: str) -> Any:
     return list(dataset[column])
 
 
-def _class_ids(values: Sequence[Any]) -> list[int]:
+def class_ids(values: Sequence[Any]) -> list[int]:
     """Labels as class ids: integers stay, anything else is numbered in sorted order of its text."""
     if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         return list(values)
@@ -88,24 +105,41 @@ def _take(inputs: Any, rows: Any) -> Any:
     return [inputs[int(i)] for i in rows]
 
 
-def _labelled_splits(
-    data: str,
+@dataclass
+class LabelledSplits:
+    """A train and a held-out test split of one labelled table, with class ids and their names."""
+
+    train: Any  # datasets.Dataset
+    test: Any  # datasets.Dataset
+    train_labels: Any  # torch.Tensor of class ids
+    test_labels: Any
+    id2label: dict[int, str]
+
+
+def labelled_splits(
+    data: Any,
+    *,
     column: str,
     label_column: str,
-    train_split: str,
-    test_split: str | None,
-    test_size: float,
-    config: str | None,
-    revision: str | None,
-    seed: int,
-    limit: int | None,
-) -> tuple[Any, Any]:
-    train = load_table(data, train_split, config=config, revision=revision)
-    require_columns(train, column, label_column)
+    split: str = "train",
+    test_split: str | None = None,
+    test_size: float = 0.2,
+    config: str | None = None,
+    revision: str | None = None,
+    seed: int = 0,
+    limit: int | None = None,
+    extra_columns: Sequence[str] = (),
+) -> LabelledSplits:
+    """Load ``data`` and split it: ``test_split`` when given, else a seeded (stratified when the labels are a
+    ``ClassLabel``) hold-out of ``test_size`` of ``split``. Labels become class ids; ``id2label`` names them."""
+    train = load_table(data, split, config=config, revision=revision)
+    require_columns(train, column, label_column, *extra_columns)
     if test_split is not None:
         test = load_table(data, test_split, config=config, revision=revision)
-        require_columns(test, column, label_column)
+        require_columns(test, column, label_column, *extra_columns)
     else:
+        if not 0 < test_size < 1:
+            raise DataError(f"test_size must be between 0 and 1, got {test_size}.")
         if len(train) < 4:
             raise DataError(
                 f"the data set has {len(train)} rows; at least 4 are needed to hold out a test split."
@@ -115,7 +149,8 @@ def _labelled_splits(
         train, test = parts["train"], parts["test"]
     if limit is not None:
         train, test = train.select(range(min(limit, len(train)))), test.select(range(min(limit, len(test))))
-    return train, test
+    train_labels, test_labels, id2label = _labels(train, test, label_column)
+    return LabelledSplits(train, test, train_labels, test_labels, id2label)
 
 
 def _is_class_label(dataset: Any, column: str) -> bool:

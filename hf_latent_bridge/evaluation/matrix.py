@@ -52,6 +52,8 @@ class StitchingMatrix:
     extra: dict[str, Any] = field(default_factory=dict)
     #: The trained target heads by encoder name (not serialised); reusable by :func:`anchor_curve`.
     heads: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: The fitted bridges by (source, target, method) (not serialised), e.g. to save stitched models.
+    bridges: dict[tuple[str, str, str], Any] = field(default_factory=dict, repr=False, compare=False)
 
     def cell(self, source: str, target: str, method: str) -> dict[str, Any]:
         """The cell of one pair and method (``method="native"`` for the diagonal)."""
@@ -178,6 +180,7 @@ def stitching_matrix(
     accelerator: Accelerator | None = None,
     chunk_size: int = 256,
     show_progress: bool | None = None,
+    encoders: Mapping[str, Any] | None = None,
 ) -> StitchingMatrix:
     """Evaluate every (source, target, method) cell of N encoders' embeddings of one labelled data set.
 
@@ -196,6 +199,7 @@ def stitching_matrix(
             by default); ``farthest`` runs in the first encoder's space. ``anchor_rows`` overrides.
         bridge_options: extra keyword arguments for :meth:`LatentBridge.fit` (ridge, scale, ...).
         accelerator: shard the per-row evaluation over its processes (results are identical).
+        encoders: encoder name -> :class:`~hf_latent_bridge.EncoderRef` (or encoder), recorded in the bridges.
     """
     _check_embeddings(train, test, torch.as_tensor(train_labels), torch.as_tensor(test_labels))
     train_labels = torch.as_tensor(np.asarray(train_labels)).long()
@@ -239,7 +243,13 @@ def stitching_matrix(
             elif method != NATIVE:
                 started = time.perf_counter()
                 bridge = LatentBridge.fit(
-                    train[s][anchor_rows], train[t][anchor_rows], method, seed=seed, **options
+                    train[s][anchor_rows],
+                    train[t][anchor_rows],
+                    method,
+                    seed=seed,
+                    source_encoder=(encoders or {}).get(s),
+                    target_encoder=(encoders or {}).get(t),
+                    **options,
                 )
                 cell["seconds"] = round(time.perf_counter() - started, 4)
                 if bridge.config.ridge_selected is not None:
@@ -288,4 +298,9 @@ def stitching_matrix(
         num_gathered=gathered,
         num_processes=accelerator.num_processes if accelerator is not None else 1,
         heads=heads,
+        bridges={
+            (c["source"], c["target"], c["method"]): b
+            for c, b in zip(cells, bridges, strict=True)
+            if b is not None
+        },
     )

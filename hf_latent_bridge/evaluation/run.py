@@ -58,6 +58,7 @@ def evaluate_encoders(
         test,
         train_labels,
         test_labels,
+        encoders=encoders,
         accelerator=accelerator,
         show_progress=show_progress,
         **matrix_options,

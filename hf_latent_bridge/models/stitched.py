@@ -23,9 +23,10 @@ from ..encoding.base import Encoder
 from ..encoding.clip import ClipTowerEncoder
 from ..encoding.loading import load_encoder
 from ..encoding.reference import EncoderRef
-from ..errors import BridgeInputError, CheckpointError, IncompatibleEncoderError
+from ..errors import BridgeInputError, CheckpointError, EncoderLoadError, IncompatibleEncoderError
 from .bridge import LatentBridge
 from .configs import LatentBridgeConfig, StitchedConfig
+from .from_encoders import fit_from_encoders
 from .head import ClassificationHead
 from .hub_mixin import HubCardMixin
 
@@ -105,6 +106,38 @@ class StitchedModel(HubCardMixin, PreTrainedModel):
             model._source_encoder = source_encoder
         return model.eval()
 
+    @classmethod
+    def from_encoders(cls, source: Any, target: Any, data: Any, **options: Any) -> StitchedModel:
+        """Build a stitched classifier from two encoders and labelled data, in one call.
+
+        Embeds the data once per encoder (cached), selects anchors among the train rows, fits the bridge,
+        trains a head on the target's embeddings (or takes ``head=``: a :class:`ClassificationHead` or a
+        transformers classifier), and scores the result on held-out rows; the scores go on the model card.
+
+        Example::
+
+            model = StitchedModel.from_encoders(
+                "sentence-transformers/all-MiniLM-L6-v2",   # source: what users will run
+                "sentence-transformers/all-mpnet-base-v2",  # target: whose space the head lives in
+                "data.jsonl", text_column="text", label_column="topic", num_anchors=1000,
+            )
+
+        ``source`` and ``target`` are Hub ids (``source_revision=``...), local folders (``source_id=`` names
+        the Hub model a folder holds), :class:`Encoder` s or ``SentenceTransformer`` objects; ``data`` is a
+        ``datasets.Dataset``, a Hub data set id or a JSONL/CSV/Parquet file. Every option of
+        :func:`~hf_latent_bridge.models.from_encoders.fit_from_encoders` is accepted; ``label_column`` is
+        required.
+        """
+        if options.get("label_column") is None:
+            raise BridgeInputError(
+                "StitchedModel.from_encoders needs labelled data: pass label_column= (the class column)."
+            )
+        fitted = fit_from_encoders(source, target, data, **options)
+        model = cls.from_parts(fitted.bridge, fitted.head, source_encoder=fitted.source_encoder)
+        model.config.metrics = dict(fitted.metrics)
+        model.config.evaluation = dict(fitted.evaluation)
+        return model
+
     # ------------------------------------------------------------------ source encoder
     def attach_source_encoder(self, encoder: Encoder, *, strict: bool = True) -> None:
         """Use ``encoder`` as the source encoder after checking it against the bridge's record."""
@@ -122,13 +155,24 @@ class StitchedModel(HubCardMixin, PreTrainedModel):
                     "(e.g. to pipeline(...) or StitchedModel.from_pretrained)."
                 )
             tower = self.config.source_tower
-            encoder = load_encoder(
-                ref.name_or_path,
-                revision=ref.revision,
-                pooling=ref.pooling,
-                modality=None if tower else ref.modality,
-                tower=tower,
-            )
+            try:
+                encoder = load_encoder(
+                    ref.name_or_path,
+                    revision=ref.revision,
+                    pooling=ref.pooling,
+                    modality=None if tower else ref.modality,
+                    tower=tower,
+                )
+            except EncoderLoadError as error:
+                name = self.config._name_or_path or "this stitched model"
+                raise EncoderLoadError(
+                    f"{name} embeds its inputs with {ref.name_or_path!r} at revision "
+                    f"{ref.revision or '(unpinned)'}, which cannot be loaded here ({error}). Either pass the "
+                    "encoder yourself: pipeline(..., source_encoder=load_encoder(LOCAL_COPY)) or "
+                    "StitchedModel.from_pretrained(..., source_encoder=...), adding strict=False if your copy "
+                    "is saved under another name; or make the recorded encoder loadable (online once, or "
+                    "a token for a private repo) so that it is cached."
+                ) from error
             check_source_encoder(encoder, ref, self.bridge.config.source_dim, strict=True)
             self._source_encoder = encoder
         return self._source_encoder

@@ -18,10 +18,9 @@ from hf_latent_bridge.cli import app
 from hf_latent_bridge.encoding import load_encoder
 from hf_latent_bridge.models.head import ClassificationHead
 from hf_latent_bridge.models.stitched import StitchedModel
-from tests.conftest import save_tiny_bert, write_topics_jsonl
 
 runner = CliRunner()
-COMMANDS = ("fit", "eval", "predict", "demo")
+COMMANDS = ("fit", "stitch", "eval", "predict", "demo")
 
 
 def run(*args: str):
@@ -41,19 +40,6 @@ def assert_clean_failure(result, *fragments: str) -> None:
 
 def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if ".tmp-" in p.name or ".old-" in p.name)
-
-
-@pytest.fixture(scope="module")
-def topics_file(tmp_path_factory) -> Path:
-    """300 real ChatterBot utterances (every 6th row) with their topic names, as JSON lines."""
-    return write_topics_jsonl(tmp_path_factory.mktemp("data") / "topics.jsonl", every=6)
-
-
-@pytest.fixture(scope="module")
-def tiny_bert48_path(tiny_models_dir) -> str:
-    """A second, different tiny BERT (hidden 48, seed 1) sharing MiniLM's tokenizer."""
-    path = tiny_models_dir / "tiny-bert-48"
-    return str(path) if path.exists() else save_tiny_bert(path, hidden_size=48, seed=1)
 
 
 # ------------------------------------------------------------------------------------------- help
@@ -122,7 +108,7 @@ def test_fit_procrustes_from_a_csv_file(tmp_path, topics_file, tiny_bert_path, t
     [
         (["--source", "./no-such-encoder"], ["cannot load encoder", "no-such-encoder"]),
         (["--column", "body"], ["column 'body' is not in the data set", "text, topic"]),
-        (["-k", "5000"], ["fewer than the 5000 anchors", "lower --num-anchors"]),
+        (["-k", "5000"], ["5000 anchors were asked for", "train split has 307 rows", "--num-anchors"]),
         (["--method", "warp"], ["unknown --method 'warp'; choose one of irp"]),
         (["--strategy", "balanced"], ["--label-column"]),
         (["--data", "missing.parquet"], ["cannot load data set"]),

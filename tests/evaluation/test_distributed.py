@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from hf_latent_bridge.encoding.tables import _labelled_splits
+from hf_latent_bridge.encoding.tables import labelled_splits
 from hf_latent_bridge.evaluation import embedding_chunks
 from tests.conftest import save_tiny_bert, write_topics_jsonl
 
@@ -79,9 +79,8 @@ def test_two_processes_equal_one_process_exactly(
     assert double["num_test"] + double["num_train"] == rows
     # odd numbers of chunks: the last step of the evaluation loader and of an embedding loader is padded
     assert -(-double["num_test"] // 20) % 2 == 1
-    train, test = _labelled_splits(
-        str(topics_jsonl), "text", "topic", "train", None, 0.3, None, None, 0, None
-    )
+    splits = labelled_splits(str(topics_jsonl), column="text", label_column="topic", test_size=0.3)
+    train, test = splits.train, splits.test
     assert (len(train), len(test)) == (double["num_train"], double["num_test"])
     assert len(embedding_chunks(test["text"], 16)) % 2 == 1
     # bit-for-bit the same metrics in every cell, not merely close
