@@ -23,7 +23,9 @@ def demo(
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Embedding batch size.")] = 64,
     text: Annotated[str, typer.Option(help="Sentence shown through the stitched pipeline.")] = DEMO_TEXT,
-    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty output folder.")] = True,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace an output folder holding files the demo did not write.")
+    ] = False,
 ) -> None:
     """Offline demo: MiniLM <-> mpnet bridges on the ChatterBot topics, the stitching table, a heatmap,
     a saved bridge with its model card, and one stitched prediction."""

@@ -89,6 +89,7 @@ FASHION_MNIST_CLASSES: tuple[str, ...] = (
 
 
 CHATTERBOT_MIN_UTTERANCES = 20
+CHATTERBOT_NAME = "chatterbot-corpus==1.3.3 (English topics)"
 
 
 def _import_optional(module: str, package: str, hint: str = DEMO_EXTRA_HINT) -> Any:
@@ -602,7 +603,8 @@ def chatterbot_topics(min_utterances: int = CHATTERBOT_MIN_UTTERANCES) -> datase
     )
     features = ds_lib.Features({"text": ds_lib.Value("string"), "label": ds_lib.ClassLabel(names=names)})
     info = ds_lib.DatasetInfo(
-        description="English ChatterBot corpus utterances labelled by topic (hf_latent_bridge.resources).",
+        dataset_name=CHATTERBOT_NAME,
+        description="English ChatterBot corpus utterances labelled by topic (hf_latent_bridge.demo.resources).",
         features=features,
     )
     return ds_lib.Dataset.from_dict(

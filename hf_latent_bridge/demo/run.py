@@ -10,7 +10,6 @@ cards, and classifies one sentence through ``pipeline("stitched-classification")
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -30,28 +29,23 @@ MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 MPNET_ID = "sentence-transformers/all-mpnet-base-v2"
 
 
-DATASET_NAME = "chatterbot-corpus==1.3.3 (English topics, hf_latent_bridge.resources.chatterbot_topics)"
-
-
 DEMO_METHODS = ("identity", "procrustes", "irp")
 
 
 DEFAULT_TEXT = "Do you like to play basketball?"
-
-
-def save_with_card(model: Any, folder: str | os.PathLike) -> None:
-    """``save_pretrained`` plus the model's card (README.md) from :mod:`hf_latent_bridge.model_card`."""
-    folder = Path(folder)
-    model.save_pretrained(folder)
-    if (folder / "README.md").exists():
-        return
-    if hasattr(model, "model_card"):
-        card = model.model_card()
-    else:
-        from ..models.cards import card_info_for, render_model_card
-
-        card = render_model_card(card_info_for(model))
-    card.save(str(folder / "README.md"))
+#: Written into the output folder, so that a later run knows the folder is the demo's own to replace.
+MARKER = ".written-by-hf-latent-bridge-demo"
+#: Everything the demo writes: a folder holding only these (and the marker) is replaced without asking.
+OUTPUTS = {
+    MARKER,
+    "stitching_matrix.json",
+    "stitching_matrix.md",
+    "heatmap.png",
+    "anchor_curve.json",
+    "anchor_curve.png",
+    "bridge-minilm-to-mpnet",
+    "stitched-minilm-to-mpnet-topics",
+}
 
 
 @dataclass
@@ -97,48 +91,47 @@ def run_demo(
     num_anchors: int | None = None,
     batch_size: int = 64,
     text: str = DEFAULT_TEXT,
-    overwrite: bool = True,
+    overwrite: bool = False,
     cache_dir: str | os.PathLike | None = None,
     show_progress: bool = True,
 ) -> DemoResult:
-    """Run the demo and write its outputs to ``output`` (replaced as a whole when the run succeeds).
+    """Run the demo and write its outputs to ``output`` (put in place as a whole when the run succeeds).
 
     Args:
         num_anchors: anchors drawn (class-balanced) from the train split; default all of it.
         batch_size: embedding batch size.
         text: the sentence classified through the stitched pipeline at the end.
+        overwrite: replace an ``output`` folder that holds files the demo did not write (refused
+            otherwise; a previous run's output is replaced without asking).
         cache_dir: embedding cache (default ``~/.cache/hf_latent_bridge/embeddings``); a second run
             skips both encoders.
     """
     from transformers import pipeline
 
-    from ..core.anchors import choose_anchor_rows
     from ..encoding.loading import load_encoder
     from ..evaluation import anchor_curve, evaluate_encoders
     from ..evaluation.plots import plot_anchor_curve
     from ..files import staged_directory, write_text_atomic
-    from ..models.bridge import LatentBridge
-    from ..models.registration import register
     from ..models.stitched import StitchedModel
     from .resources import chatterbot_topics_splits, default_cache_dir, minilm_path, mpnet_path
 
     output = Path(output)
+    cache_dir = cache_dir or default_cache_dir() / "embeddings"
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    with staged_directory(output, overwrite) as staging:
+    with staged_directory(output, overwrite or _written_by_the_demo(output)) as staging:
+        (staging / MARKER).write_text("hf-latent-bridge demo output; the next run replaces this folder.\n")
         splits = chatterbot_topics_splits(test_size=0.3, seed=0)
         train, test = splits["train"], splits["test"]
-        names = train.features["label"].names
-        id2label = dict(enumerate(names))
+        id2label = dict(enumerate(train.features["label"].names))
         train_labels, test_labels = torch.tensor(train["label"]), torch.tensor(test["label"])
         if num_anchors is not None and not 2 <= num_anchors <= len(train):
             raise ValueError(
                 f"num_anchors must be between 2 and {len(train)} (the train split), got {num_anchors}."
             )
-
         encoders = {
-            "MiniLM": _hub_named(load_encoder(minilm_path()), MINILM_ID),
-            "mpnet": _hub_named(load_encoder(mpnet_path()), MPNET_ID),
+            "MiniLM": load_encoder(minilm_path(), hub_id=MINILM_ID),
+            "mpnet": load_encoder(mpnet_path(), hub_id=MPNET_ID),
         }
         seconds["loading"] = time.perf_counter() - started
         matrix, train_emb, test_emb = evaluate_encoders(
@@ -148,7 +141,7 @@ def run_demo(
             train_labels,
             test_labels,
             batch_size=batch_size,
-            cache_dir=cache_dir or default_cache_dir() / "embeddings",
+            cache_dir=cache_dir,
             show_progress=show_progress,
             methods=list(DEMO_METHODS),
             num_anchors=num_anchors,
@@ -173,40 +166,24 @@ def run_demo(
         write_text_atomic(staging / "anchor_curve.json", json.dumps(curve, indent=2) + "\n")
         plot_anchor_curve(curve, staging / "anchor_curve.png")
 
-        rows = choose_anchor_rows(len(train), num_anchors, "balanced", labels=train_labels)
-        from ..core.anchor_set import AnchorSet
-
-        anchor_set = AnchorSet(
-            dataset=DATASET_NAME,
-            indices=tuple(int(i) for i in rows),
-            split="train (chatterbot_topics_splits(test_size=0.3, seed=0))",
-            column="text",
-            extra={"strategy": "balanced" if num_anchors else "all"},
+        # The library's one-call workflow on the same splits and anchors: the embeddings come from the
+        # cache the matrix filled, and the model is the matrix's MiniLM -> mpnet IRP cell.
+        stitched = StitchedModel.from_encoders(
+            encoders["MiniLM"],
+            encoders["mpnet"],
+            splits,
+            label_column="label",
+            test_split="test",
+            num_anchors=num_anchors or len(train),
+            strategy="balanced",
+            batch_size=batch_size,
+            cache_dir=cache_dir,
         )
-        bridge = LatentBridge.fit(
-            train_emb["MiniLM"][rows],
-            train_emb["mpnet"][rows],
-            "irp",
-            source_encoder=encoders["MiniLM"].ref,
-            target_encoder=encoders["mpnet"].ref,
-            anchor_set=anchor_set,
-        )
-        irp_cell = matrix.cell("MiniLM", "mpnet", "irp")
-        bridge.config.metrics = {
-            "dataset": "chatterbot topics (test split)",
-            "stitched_accuracy": round(irp_cell["accuracy"], 4),
-            "stitched_macro_f1": round(irp_cell["macro_f1"], 4),
-            "native_target_accuracy": round(matrix.cell("mpnet", "mpnet", "native")["accuracy"], 4),
-            "cosine_to_target": round(irp_cell["cosine"], 4),
-        }
-        head = matrix.heads["mpnet"]  # the head the matrix scored, trained on mpnet train embeddings
-        stitched = StitchedModel.from_parts(bridge, head, source_encoder=encoders["MiniLM"])
-        save_with_card(bridge, staging / "bridge-minilm-to-mpnet")
-        save_with_card(stitched, staging / "stitched-minilm-to-mpnet-topics")
+        stitched.bridge.save_pretrained(staging / "bridge-minilm-to-mpnet")
+        stitched.save_pretrained(staging / "stitched-minilm-to-mpnet-topics")
         seconds["evaluation and saving"] = time.perf_counter() - started - sum(seconds.values())
     bridge_dir = output / "bridge-minilm-to-mpnet"
     stitched_dir = output / "stitched-minilm-to-mpnet-topics"
-    register()
     classifier = pipeline(
         "stitched-classification", model=str(stitched_dir), source_encoder=encoders["MiniLM"]
     )
@@ -215,7 +192,8 @@ def run_demo(
     return DemoResult(output, matrix, curve, bridge_dir, stitched_dir, text, prediction, seconds)
 
 
-def _hub_named(encoder: Any, hub_id: str) -> Any:
-    """Record the Hub id of a model loaded from its offline package folder (same weights)."""
-    encoder.ref = dataclasses.replace(encoder.ref, name_or_path=hub_id)
-    return encoder
+def _written_by_the_demo(output: Path) -> bool:
+    """Whether ``output`` is a previous run's output and nothing else."""
+    if not (output / MARKER).is_file():
+        return False
+    return {p.name for p in output.iterdir()} <= OUTPUTS

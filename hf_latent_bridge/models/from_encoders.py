@@ -251,6 +251,8 @@ def _dataset_name(data: Any) -> str:
     if isinstance(data, (str, os.PathLike)):
         path = Path(data).expanduser()
         return path.name if path.exists() else str(data)
+    if isinstance(data, dict) and data:  # a DatasetDict: its splits share one data set
+        data = next(iter(data.values()))
     info = getattr(data, "info", None)
     name = getattr(info, "dataset_name", None)
     return name or f"datasets.Dataset (fingerprint {getattr(data, '_fingerprint', 'unknown')})"
