@@ -46,6 +46,19 @@ def hub_id_of_folder(folder: str | os.PathLike) -> tuple[str, str | None] | None
     return None
 
 
+def hub_commit(repo_id: str, revision: str | None = None, filename: str = "config.json") -> str | None:
+    """The commit a Hub repo's ``revision`` resolves to, from the cache (where loading put ``filename``)
+    or the Hub; ``None`` when neither knows it."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        path = Path(hf_hub_download(repo_id, filename, revision=revision))
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError):
+        return None
+    return path.parent.name if _COMMIT.match(path.parent.name) else None
+
+
 def portable_name(
     name_or_path: str,
     revision: str | None = None,
@@ -58,7 +71,8 @@ def portable_name(
     Args:
         revision: the revision the user asked for (a branch, tag or sha).
         hub_id: the Hub id the user says a local folder holds (wins over what the folder proves).
-        commit_hash: the commit the weights were loaded from (``model.config._commit_hash``).
+        commit_hash: the commit the weights were loaded from, when the caller knows it; otherwise a Hub
+            id's revision is resolved through the cache (:func:`hub_commit`).
     """
     if hub_id is not None:
         if not _HUB_ID.match(hub_id):
@@ -67,7 +81,9 @@ def portable_name(
             raise BridgeInputError(f"{hub_id!r} is not a Hub repo id; write it as 'namespace/name'.")
         return hub_id, revision
     if not Path(name_or_path).expanduser().exists():
-        return name_or_path, commit_hash if is_commit(commit_hash) else revision
+        if not is_commit(commit_hash):
+            commit_hash = revision if is_commit(revision) else hub_commit(name_or_path, revision)
+        return name_or_path, commit_hash or revision
     proven = hub_id_of_folder(name_or_path)
     if proven is not None:
         return proven[0], proven[1] or revision
