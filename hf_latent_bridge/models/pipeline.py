@@ -110,7 +110,7 @@ class StitchedClassificationPipeline(Pipeline):
         """Shape ``inputs`` the way the base ``__call__`` dispatches: one input, a list, or a stream."""
         if isinstance(inputs, Mapping):
             raise BridgeInputError(_mapping_message(inputs, None))
-        if type(inputs).__module__.partition(".")[0] == "datasets":
+        if type(inputs).__module__.partition(".")[0] == "datasets" and hasattr(inputs, "column_names"):
             raise BridgeInputError(
                 f"the {TASK} pipeline takes the inputs themselves, not a whole {type(inputs).__name__}; pass "
                 "one column, e.g. KeyDataset(dataset, 'text') (transformers.pipelines.pt_utils) to stream it."

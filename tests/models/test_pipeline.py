@@ -280,7 +280,7 @@ def test_bad_calls_fail_before_compute(text_folder, text_parts):
 
 def test_dicts_and_whole_datasets_are_refused(text_folder, text_parts, topics):
     """A dict is not a text (it used to be classified as its first key); a Dataset needs a column."""
-    from datasets import Dataset
+    from datasets import Dataset, DatasetDict
 
     source, _, _ = text_parts
     texts = topics[2]
@@ -290,8 +290,10 @@ def test_dicts_and_whole_datasets_are_refused(text_folder, text_parts, topics):
             clf({"text": texts[0]})
         with pytest.raises(BridgeInputError, match="input 1 is a dict"):
             clf([texts[0], {"text": texts[1]}])
-        with pytest.raises(BridgeInputError, match="KeyDataset"):
-            clf(Dataset.from_dict({"text": texts}))
+        table = Dataset.from_dict({"text": texts})
+        for whole in (table, table.to_iterable_dataset(), DatasetDict(test=table)):
+            with pytest.raises(BridgeInputError, match="KeyDataset"):
+                clf(whole)
         with pytest.raises(BridgeInputError, match="got a dict"):
             list(clf({"text": t} for t in texts))
     assert calls == []
@@ -384,6 +386,7 @@ def test_key_dataset_streams_lazily(text_folder, text_parts, topics):
     _assert_same([first, *stream], expected)
     dataset = Dataset.from_dict({"text": texts, "label": list(range(len(texts)))})
     _assert_same(list(clf(KeyDataset(dataset, "text"), batch_size=4)), expected)
+    assert clf(dataset["text"], batch_size=4) == expected  # a column is a sequence: one list of results
 
 
 def test_calls_keep_no_state_on_the_pipeline(text_folder, text_parts, topics):
