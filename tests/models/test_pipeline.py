@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +13,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
+from transformers.pipelines.pt_utils import KeyDataset
 
 from hf_latent_bridge import (
     BridgeInputError,
@@ -72,6 +77,32 @@ def _check_against(results, probs, id2label, top_k):
         np.testing.assert_allclose([r["score"] for r in row], scores.numpy(), atol=1e-5)
 
 
+def _assert_same(results, expected) -> None:
+    """Same labels in the same order, scores equal up to float noise (batches may pad differently)."""
+    assert [[r["label"] for r in row] for row in results] == [[r["label"] for r in row] for row in expected]
+    np.testing.assert_allclose(
+        [[r["score"] for r in row] for row in results],
+        [[r["score"] for r in row] for row in expected],
+        atol=1e-5,
+    )
+
+
+@contextlib.contextmanager
+def _batch_shapes(module: torch.nn.Module):
+    """Record the shape of the first tensor of every forward call of ``module`` (one per model batch)."""
+    shapes: list[tuple[int, ...]] = []
+
+    def record(_module, args, kwargs, _output):
+        first = next(x for x in (*args, *kwargs.values()) if isinstance(x, torch.Tensor))
+        shapes.append(tuple(first.shape))
+
+    handle = module.register_forward_hook(record, with_kwargs=True)
+    try:
+        yield shapes
+    finally:
+        handle.remove()
+
+
 def test_task_is_registered_on_import(text_folder):
     assert TASK in PIPELINE_REGISTRY.get_supported_tasks()
     assert isinstance(AutoConfig.from_pretrained(text_folder), StitchedConfig)
@@ -127,8 +158,9 @@ def test_from_pretrained_refuses_missing_or_unexpected_tensors(text_folder, tmp_
         StitchedModel.from_pretrained(tmp_path)
 
 
-def test_image_pipeline_with_pil_arrays_and_paths(tiny_vit_path, tiny_clip_path, tmp_path):
-    """Vision source (tiny ViT) -> CLIP image tower target, classifying PIL images, arrays and paths."""
+@pytest.fixture(scope="module")
+def image_parts(tiny_vit_path, tiny_clip_path, tmp_path_factory):
+    """Vision source (tiny ViT) -> CLIP image tower target + a head; the saved folder and 6 query images."""
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(80, 32, 32, 3), dtype=np.uint8)
     labels = (images[..., 0].mean((1, 2)) > images[..., 2].mean((1, 2))).astype(int)
@@ -137,23 +169,33 @@ def test_image_pipeline_with_pil_arrays_and_paths(tiny_vit_path, tiny_clip_path,
     ys = target.embed(images)
     bridge = LatentBridge.fit(source.embed(images), ys, source_encoder=source.ref, target_encoder=target.ref)
     head = ClassificationHead.fit(ys, labels, id2label=["blue", "red"])
-    StitchedModel.from_parts(bridge, head, source_encoder=source).save_pretrained(tmp_path / "model")
-    clf = pipeline(TASK, model=str(tmp_path / "model"))
-    queries = images[:6]
+    folder = tmp_path_factory.mktemp("stitched-image")
+    StitchedModel.from_parts(bridge, head, source_encoder=source).save_pretrained(folder / "model")
+    return source, bridge, head, str(folder / "model"), images[:6]
+
+
+def test_image_pipeline_with_pil_arrays_and_paths(image_parts, tmp_path):
+    """Classifying PIL images, arrays (a list or one stacked array) and image paths."""
+    source, bridge, head, folder, queries = image_parts
+    clf = pipeline(TASK, model=folder)
     probs = _by_hand(source, bridge, head, list(queries))
     paths = []
     for i, array in enumerate(queries):
         paths.append(str(tmp_path / f"{i}.png"))
         Image.fromarray(array).save(paths[-1])
-    for inputs in ([Image.fromarray(a) for a in queries], list(queries), paths, queries):
+    for inputs in ([Image.fromarray(a) for a in queries], list(queries), paths, queries, tuple(paths)):
         _check_against(clf(inputs, top_k=2, batch_size=4), probs, head.id2label, 2)
     assert clf(Image.fromarray(queries[0]))[0]["label"] == head.id2label[int(probs[0].argmax())]
-    calls = []
-    source.model.register_forward_hook(lambda *args: calls.append(1))
-    with pytest.raises(IncompatibleEncoderError, match="embeds images"):
-        clf(["a photo of a red square"])
-    with pytest.raises(BridgeInputError, match="empty"):
-        clf([])
+    assert clf(queries[0]) == clf(paths[0]) == clf([queries[0]])[0]  # one (h, w, c) array is one image
+    with _batch_shapes(clf.encoder.model) as calls:
+        with pytest.raises(IncompatibleEncoderError, match="embeds images"):
+            clf(["a photo of a red square"])
+        with pytest.raises(IncompatibleEncoderError, match="input 1 is a string that is not an image"):
+            clf([paths[0], "nowhere.png"])
+        with pytest.raises(BridgeInputError, match="empty"):
+            clf([])
+        with pytest.raises(IncompatibleEncoderError, match=r"got an array of shape \(2, 2, 8, 8, 3\)"):
+            clf(np.zeros((2, 2, 8, 8, 3), dtype=np.uint8))
     assert calls == []
 
 
@@ -204,21 +246,203 @@ def test_encoder_disagreeing_with_the_bridge_is_refused(
 def test_bad_calls_fail_before_compute(text_folder, text_parts):
     source, _, _ = text_parts
     clf = pipeline(TASK, model=text_folder, source_encoder=source)
-    calls = []
-    source.model.register_forward_hook(lambda *args: calls.append(1))
-    with pytest.raises(BridgeInputError, match="empty"):
-        clf([])
-    with pytest.raises(IncompatibleEncoderError, match="embeds text"):
-        clf(np.zeros((2, 8, 8, 3), dtype=np.uint8))
-    with pytest.raises(IncompatibleEncoderError, match="input 1"):
-        clf(["fine", Image.new("RGB", (8, 8))])
-    with pytest.raises(BridgeInputError, match="top_k"):
-        clf(["fine"], top_k=0)
-    with pytest.raises(BridgeInputError, match="batch_size"):
-        clf(["fine"], batch_size=-1)
-    with pytest.raises(BridgeInputError, match="unknown argument"):
-        clf(["fine"], temperature=2)
+    with _batch_shapes(source.model) as calls:
+        with pytest.raises(BridgeInputError, match="empty"):
+            clf([])
+        with pytest.raises(BridgeInputError, match="empty"):
+            clf(KeyDataset([], "text"))
+        with pytest.raises(IncompatibleEncoderError, match="embeds text"):
+            clf(np.zeros((2, 8, 8, 3), dtype=np.uint8))
+        with pytest.raises(IncompatibleEncoderError, match="input 1 is an image"):
+            clf(["fine", Image.new("RGB", (8, 8))])
+        for nothing in (None, 42, b"bytes"):
+            with pytest.raises(IncompatibleEncoderError, match="embeds text but got"):
+                clf(nothing)
+        for top_k in (0, -1, True, 1.5, "3"):
+            with pytest.raises(BridgeInputError, match="top_k"):
+                clf(["fine"], top_k=top_k)
+        for batch_size in (0, -1, True, 2.5, "8"):
+            with pytest.raises(BridgeInputError, match="batch_size"):
+                clf(["fine"], batch_size=batch_size)
+        with pytest.raises(BridgeInputError, match="num_workers"):
+            clf(["fine"], num_workers=-1)
+        with pytest.raises(BridgeInputError, match="unknown argument"):
+            clf(["fine"], temperature=2)
+        with pytest.raises(BridgeInputError, match="one argument"):
+            clf("one", "two")
+        for options in ({"batch_size": 0}, {"top_k": 0}, {"temperature": 2}):
+            with pytest.raises(BridgeInputError, match=next(iter(options))):
+                pipeline(TASK, model=text_folder, source_encoder=source, **options)
     assert calls == []
+    # numpy integers are integers
+    assert [len(r) for r in clf(["a", "b", "c"], top_k=np.int64(2), batch_size=np.int32(2))] == [2, 2, 2]
+
+
+def test_dicts_and_whole_datasets_are_refused(text_folder, text_parts, topics):
+    """A dict is not a text (it used to be classified as its first key); a Dataset needs a column."""
+    from datasets import Dataset, DatasetDict
+
+    source, _, _ = text_parts
+    texts = topics[2]
+    clf = pipeline(TASK, model=text_folder, source_encoder=source)
+    with _batch_shapes(source.model) as calls:
+        with pytest.raises(BridgeInputError, match=r"got a dict \(keys 'text'\).*KeyDataset"):
+            clf({"text": texts[0]})
+        with pytest.raises(BridgeInputError, match="input 1 is a dict"):
+            clf([texts[0], {"text": texts[1]}])
+        table = Dataset.from_dict({"text": texts})
+        for whole in (table, table.to_iterable_dataset(), DatasetDict(test=table)):
+            with pytest.raises(BridgeInputError, match="KeyDataset"):
+                clf(whole)
+        with pytest.raises(BridgeInputError, match="got a dict"):
+            list(clf({"text": t} for t in texts))
+    assert calls == []
+
+
+def test_batches_go_to_the_encoder_sorted_by_length(text_folder, text_parts, topics):
+    """batch_size inputs per model call, padded to their longest: a list sorted by length as a whole
+    (as Encoder.embed does), a stream read batch_size inputs at a time, each chunk sorted within."""
+    source, bridge, head = text_parts
+    texts = topics[2]
+    lengths = [len(ids) for ids in source.tokenizer(texts)["input_ids"]]
+    clf = pipeline(TASK, model=text_folder, source_encoder=source)
+
+    def widest(rows: list[int], batch_size: int) -> list[tuple[int, int]]:
+        rows = sorted(rows, key=lambda i: -lengths[i])
+        return [
+            (len(rows[s : s + batch_size]), max(lengths[i] for i in rows[s : s + batch_size]))
+            for s in range(0, len(rows), batch_size)
+        ]
+
+    with _batch_shapes(source.model) as shapes:
+        results = clf(texts[:10], batch_size=4)
+    assert shapes == widest(list(range(10)), 4)
+    _check_against(results, _by_hand(source, bridge, head, texts[:10]), head.id2label, 1)
+    with _batch_shapes(source.model) as shapes:
+        clf(texts)
+    assert shapes == widest(list(range(24)), 32)  # the default batch size is 32
+    with _batch_shapes(source.model) as shapes:
+        clf(texts[:3], batch_size=1)
+    assert shapes == [(1, lengths[i]) for i in sorted(range(3), key=lambda i: -lengths[i])]
+    with _batch_shapes(source.model) as shapes:
+        list(clf(iter(texts), batch_size=5))
+    assert shapes == [w for s in range(0, 24, 5) for w in widest(list(range(s, min(s + 5, 24))), 5)]
+    eights = pipeline(TASK, model=text_folder, source_encoder=source, batch_size=8)
+    with _batch_shapes(source.model) as shapes:
+        eights(texts)
+    assert shapes == widest(list(range(24)), 8)
+
+
+def test_generators_and_iterators_stream_lazily(text_folder, text_parts, topics):
+    """Like transformers' own pipelines: results come as inputs are read, not after reading them all."""
+    source, _, _ = text_parts
+    texts = topics[2]
+    clf = pipeline(TASK, model=text_folder, source_encoder=source)
+    expected = clf(texts, batch_size=4, top_k=2)
+    pulled: list[str] = []
+
+    def generate():
+        for text in texts:
+            pulled.append(text)
+            yield text
+
+    stream = clf(generate(), batch_size=4, top_k=2)
+    assert not isinstance(stream, list) and len(pulled) <= 1  # transformers peeks at the first input
+    first = next(stream)
+    assert len(pulled) == 4  # one batch read, the other 20 inputs not yet
+    _assert_same([first, *stream], expected)
+    assert len(pulled) == len(texts)
+    streamed = clf(iter(texts), batch_size=4, top_k=2)
+    assert not isinstance(streamed, list)
+    _assert_same(list(streamed), expected)
+    assert list(clf(t for t in [])) == []  # an empty stream yields nothing
+
+
+def test_key_dataset_streams_lazily(text_folder, text_parts, topics):
+    from datasets import Dataset
+
+    source, _, _ = text_parts
+    texts = topics[2]
+    clf = pipeline(TASK, model=text_folder, source_encoder=source)
+    expected = clf(texts, batch_size=4)
+
+    class Rows:
+        """A map-style table that records which rows were read."""
+
+        def __init__(self) -> None:
+            self.read: list[int] = []
+
+        def __len__(self) -> int:
+            return len(texts)
+
+        def __getitem__(self, i: int) -> dict[str, str]:
+            self.read.append(i)
+            return {"text": texts[i]}
+
+    rows = Rows()
+    stream = clf(KeyDataset(rows, "text"), batch_size=4)
+    first = next(stream)
+    assert set(rows.read) == {0, 1, 2, 3}
+    _assert_same([first, *stream], expected)
+    dataset = Dataset.from_dict({"text": texts, "label": list(range(len(texts)))})
+    _assert_same(list(clf(KeyDataset(dataset, "text"), batch_size=4)), expected)
+    assert clf(dataset["text"], batch_size=4) == expected  # a column is a sequence: one list of results
+
+
+def test_calls_keep_no_state_on_the_pipeline(text_folder, text_parts, topics):
+    source, _, _ = text_parts
+    texts = topics[2]
+    clf = pipeline(TASK, model=text_folder, source_encoder=source)
+    before = dict(vars(clf))
+    clf(texts[:5], top_k=2, batch_size=2)
+    clf(texts[0])
+    list(clf(iter(texts[:3]), top_k=None))
+    with pytest.raises(BridgeInputError):
+        clf([texts[0], {"text": "x"}])
+    after = dict(vars(clf))
+    before.pop("call_count"), after.pop("call_count")  # transformers' own call counter
+    assert after.keys() == before.keys()
+    assert all(after[name] is before[name] for name in before)
+
+
+def _from_threads(clf, calls, threads: int = 8, per_thread: int = 50) -> None:
+    """Run ``calls`` from ``threads`` threads at once; every result must equal the serial one exactly."""
+    serial = [clf(inputs, **options) for inputs, options in calls]
+    start = threading.Barrier(threads)
+
+    def work(t: int) -> list[tuple[int, object]]:
+        start.wait()
+        picks = [(t * 7 + j) % len(calls) for j in range(per_thread)]
+        return [(i, clf(calls[i][0], **calls[i][1])) for i in picks]
+
+    with ThreadPoolExecutor(threads) as pool:
+        results = [r for future in [pool.submit(work, t) for t in range(threads)] for r in future.result()]
+    assert len(results) == threads * per_thread
+    assert [i for i, result in results if result != serial[i]] == []
+
+
+@pytest.mark.xfail(
+    reason="TextEncoder keeps each call's token ids on self (encoding/text.py, _encoded); fixed on the "
+    "encoding branch (issue 11). Remove this mark when that lands.",
+    strict=False,
+)
+def test_one_text_pipeline_from_eight_threads(text_folder, text_parts, topics):
+    source, _, _ = text_parts
+    texts = topics[2]
+    clf = pipeline(TASK, model=text_folder, source_encoder=source)
+    calls = [(texts[i], {}) for i in range(6)]
+    calls += [(texts[i : i + 5], {"top_k": 2, "batch_size": 2}) for i in range(0, 20, 5)]
+    calls += [(texts[i : i + 3], {"top_k": None}) for i in range(3)]
+    _from_threads(clf, calls)
+
+
+def test_one_image_pipeline_from_eight_threads(image_parts):
+    *_, folder, queries = image_parts
+    clf = pipeline(TASK, model=folder)
+    calls = [(queries[i], {}) for i in range(3)]
+    calls += [(list(queries[i : i + 3]), {"top_k": 2, "batch_size": 2}) for i in range(3)]
+    calls += [(queries, {"top_k": None, "batch_size": 4})]
+    _from_threads(clf, calls)
 
 
 def test_head_must_fit_the_bridge_target(text_parts):
