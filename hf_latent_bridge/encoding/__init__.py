@@ -4,10 +4,10 @@ and reading labelled tables.
 
 from __future__ import annotations
 
-from .base import Encoder
+from .base import EmbeddingPlan, Encoder
 from .callable_encoder import CallableEncoder
 from .clip import ClipTowerEncoder
-from .embed import embed_dataset, embed_inputs, embedding_chunks
+from .embed import embed_dataset, embed_inputs
 from .inputs import MODALITIES, check_inputs
 from .loading import load_encoder
 from .pooling import CLIP_POOLINGS, TEXT_POOLINGS, VISION_POOLINGS, parse_pooling, pool_tokens
@@ -23,6 +23,7 @@ __all__ = [
     "VISION_POOLINGS",
     "CallableEncoder",
     "ClipTowerEncoder",
+    "EmbeddingPlan",
     "Encoder",
     "EncoderRef",
     "TextEncoder",
@@ -30,7 +31,6 @@ __all__ = [
     "check_inputs",
     "embed_dataset",
     "embed_inputs",
-    "embedding_chunks",
     "load_encoder",
     "parse_pooling",
     "pool_tokens",
