@@ -1,5 +1,6 @@
-"""Turning raw inputs into embeddings: encoders (one module per kind), one cached ``embed``, sharding,
-and reading labelled tables.
+"""Turning raw inputs into embeddings: encoders (one module per kind), one embedding path
+(:meth:`Encoder.embed` in one process, :func:`embed_inputs` sharded and cached, both running the
+encoder's own batch plan), and reading labelled tables.
 """
 
 from __future__ import annotations

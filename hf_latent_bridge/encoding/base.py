@@ -33,7 +33,7 @@ PROGRESS_THRESHOLD = 2048
 _CACHE_FORMAT_VERSION = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EmbeddingPlan:
     """One call's work: the checked inputs, what the encoder prepared from them, and the batches.
 

@@ -17,7 +17,7 @@ TEXTS = [
 #: Many texts with a long tail of lengths (some past the tiny BERT's 128 positions, so truncated).
 MANY_TEXTS = [
     " ".join(f"w{(i * j) % 97}" for j in range(1 + (i * 7) % 23 + (60 if i % 17 == 0 else 0)))
-    for i in range(90)
+    for i in range(48)
 ]
 
 
