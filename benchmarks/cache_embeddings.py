@@ -12,14 +12,17 @@ Written files (``n_chat`` = number of cleaned ChatterBot utterances, see
 * ``chatterbot_split.npy`` -- bool ``(n_chat,)``, True = test row of
   ``chatterbot_topics_splits(test_size=0.3, seed=0)`` (stratified by topic)
 * ``chatterbot_minilm.npy`` / ``chatterbot_mpnet.npy`` -- float32 ``(n_chat, 384)`` / ``(n_chat, 768)``:
-  mean pooling over tokens (attention mask) then L2 normalisation, i.e. sentence-transformers' recipe
-  for both models (checked against ``SentenceTransformer.encode`` unless ``--skip-verify``)
+  ``embed_inputs(load_encoder(<model folder>), texts)``, i.e. the folder's sentence-transformers recipe
+  (mean pooling over tokens with the attention mask, then L2 normalisation; checked against
+  ``SentenceTransformer.encode`` unless ``--skip-verify``)
 * ``fmnist_{train,test}_labels.npy`` -- int64 labels of the first ``--n-train`` training and
   ``--n-test`` test images of Fashion-MNIST
 * ``fmnist_{train,test}_lite{0,1}.npy`` -- float32 ``(n, 1280)`` EfficientNet-Lite features
-  (``extract_features(x).mean((2, 3))``) at ``--image-size`` px
+  (``extract_features(x).mean((2, 3))``) at ``--image-size`` px: ``embed_inputs`` with a
+  ``CallableEncoder`` around ``EfficientNetLiteFeatures``
 * ``chatterbot_meta.json`` / ``fmnist_meta.json`` -- label names, sources and settings
 
+All embeddings come from the library's one embedding path (``hf_latent_bridge.encoding.embed_inputs``).
 Files are written atomically (temporary name, then rename), ChatterBot first.
 """
 
@@ -33,15 +36,16 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from hf_latent_bridge.demo import resources
+from hf_latent_bridge.encoding import CallableEncoder, Encoder, embed_inputs, load_encoder
 
 logger = logging.getLogger("cache_embeddings")
 
@@ -60,46 +64,22 @@ def _save_json(path: Path, obj: object) -> None:
     logger.info("wrote %s", path)
 
 
-def _max_seq_length(model_path: str) -> int | None:
-    """The ``max_seq_length`` sentence-transformers uses for this model folder, if recorded."""
-    config = Path(model_path) / "sentence_bert_config.json"
-    if config.is_file():
-        value = json.loads(config.read_text(encoding="utf-8")).get("max_seq_length")
-        return int(value) if value else None
-    return None
+def embed(encoder: Encoder, inputs: Any, batch_size: int) -> np.ndarray:
+    """``encoder``'s embeddings of ``inputs`` through the library's embedding path, as float32 numpy."""
+    return embed_inputs(encoder, inputs, batch_size=batch_size, show_progress=False).numpy()
 
 
-def encode_mean_pooled(model_path: str, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-    """Mean-pooled (attention mask), L2-normalised token embeddings of ``texts`` as float32.
-
-    Texts are processed longest-first to limit padding; the output keeps the input order.
-    """
-    from transformers import AutoModel, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    model = AutoModel.from_pretrained(model_path).eval()
-    max_length = _max_seq_length(model_path) or tokenizer.model_max_length
-    order = np.argsort([-len(t) for t in texts], kind="stable")
-    out = None
-    with torch.inference_mode():
-        for start in range(0, len(texts), batch_size):
-            idx = order[start : start + batch_size]
-            encoded = tokenizer(
-                [texts[i] for i in idx],
-                padding=True,
-                truncation=True,
-                max_length=max_length,
-                return_tensors="pt",
-            )
-            hidden = model(**encoded).last_hidden_state
-            mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            pooled = F.normalize(pooled, p=2, dim=1)
-            if out is None:
-                out = np.empty((len(texts), pooled.shape[1]), dtype=np.float32)
-            out[idx] = pooled.float().numpy()
-    assert out is not None
-    return out
+def efficientnet_encoder(name: str, image_size: int) -> CallableEncoder:
+    """EfficientNet-Lite ``name`` (``extract_features(x).mean((2, 3))``) as an image encoder."""
+    model = resources.EfficientNetLiteFeatures(name, image_size=image_size)
+    return CallableEncoder(
+        model,
+        name=f"efficientnet-{name}",
+        modality="image",
+        dim=model.hidden_size,
+        preprocess=model.preprocess,
+        key=f"efficientnet_preprocess(size={image_size})",
+    )
 
 
 def verify_against_sentence_transformers(
@@ -142,7 +122,12 @@ def cache_chatterbot(out: Path, batch_size: int, verify: bool, n_verify: int = 8
     check: dict[str, float] = {}
     for key, path in models.items():
         t0 = time.perf_counter()
-        embeddings = encode_mean_pooled(path, texts, batch_size=batch_size)
+        encoder = load_encoder(path)
+        if encoder.ref.pooling != "mean+norm":
+            raise RuntimeError(
+                f"{path}: expected the folder's recipe 'mean+norm', got {encoder.ref.pooling!r}"
+            )
+        embeddings = embed(encoder, texts, batch_size)
         logger.info("%s: encoded %d texts in %.1fs", key, len(texts), time.perf_counter() - t0)
         if verify:
             check[key] = verify_against_sentence_transformers(
@@ -159,6 +144,7 @@ def cache_chatterbot(out: Path, batch_size: int, verify: bool, n_verify: int = 8
             "n_test": int(is_test.sum()),
             "split": "chatterbot_topics_splits(test_size=0.3, seed=0); True = test",
             "pooling": "mean over tokens with attention mask, then L2 normalisation",
+            "embedding": f"embed_inputs(load_encoder(<model folder>), texts, batch_size={batch_size})",
             "models": {
                 "minilm": "sentence-transformers/all-MiniLM-L6-v2",
                 "mpnet": "sentence-transformers/all-mpnet-base-v2",
@@ -174,10 +160,10 @@ def cache_fashion_mnist(out: Path, n_train: int, n_test: int, image_size: int, b
     _save_npy(out / "fmnist_train_labels.npy", train_labels)
     _save_npy(out / "fmnist_test_labels.npy", test_labels)
     for name in ("lite0", "lite1"):
-        encoder = resources.EfficientNetLiteFeatures(name, image_size=image_size)
+        encoder = efficientnet_encoder(name, image_size)
         for split, images in (("train", train_images), ("test", test_images)):
             t0 = time.perf_counter()
-            features = encoder.encode(images, batch_size=batch_size)
+            features = embed(encoder, images, batch_size)
             logger.info("%s %s: %d images in %.1fs", name, split, len(images), time.perf_counter() - t0)
             _save_npy(out / f"fmnist_{split}_{name}.npy", features)
     _save_json(
@@ -189,6 +175,7 @@ def cache_fashion_mnist(out: Path, n_train: int, n_test: int, image_size: int, b
             "image_size": image_size,
             "preprocessing": "grey->RGB, bilinear resize (antialias), (x/255 - 0.5) / 0.5",
             "features": "EfficientNet-Lite extract_features(x).mean((2, 3)), dynamic SAME padding",
+            "embedding": f"embed_inputs(CallableEncoder(EfficientNetLiteFeatures), images, batch_size={batch_size})",
         },
     )
 

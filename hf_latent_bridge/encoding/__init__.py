@@ -1,13 +1,14 @@
-"""Turning raw inputs into embeddings: encoders (one module per kind), one cached ``embed``, sharding,
-and reading labelled tables.
+"""Turning raw inputs into embeddings: encoders (one module per kind), one embedding path
+(:meth:`Encoder.embed` in one process, :func:`embed_inputs` sharded and cached, both running the
+encoder's own batch plan), and reading labelled tables.
 """
 
 from __future__ import annotations
 
-from .base import Encoder
+from .base import EmbeddingPlan, Encoder
 from .callable_encoder import CallableEncoder
 from .clip import ClipTowerEncoder
-from .embed import embed_dataset, embed_inputs, embedding_chunks
+from .embed import embed_dataset, embed_inputs
 from .inputs import MODALITIES, check_inputs
 from .loading import load_encoder
 from .pooling import CLIP_POOLINGS, TEXT_POOLINGS, VISION_POOLINGS, parse_pooling, pool_tokens
@@ -23,6 +24,7 @@ __all__ = [
     "VISION_POOLINGS",
     "CallableEncoder",
     "ClipTowerEncoder",
+    "EmbeddingPlan",
     "Encoder",
     "EncoderRef",
     "TextEncoder",
@@ -30,7 +32,6 @@ __all__ = [
     "check_inputs",
     "embed_dataset",
     "embed_inputs",
-    "embedding_chunks",
     "load_encoder",
     "parse_pooling",
     "pool_tokens",

@@ -1,12 +1,22 @@
-"""The :class:`Encoder` interface: a batch of inputs in, a ``(n, dim)`` float32 tensor out."""
+"""The :class:`Encoder` interface: a batch of inputs in, a ``(n, dim)`` float32 tensor out.
+
+An encoder plans its own work (:meth:`Encoder.plan`): it prepares the inputs once (texts are tokenised)
+and cuts them into batches by its own cost measure (token counts for text models, equal-sized batches for
+images). :meth:`Encoder.embed` runs those batches in one process; :func:`~hf_latent_bridge.encoding.embed_inputs`
+runs the very same batches sharded over processes and caches the result, so both give the same bits.
+All per-call state lives in the plan, never on the encoder: one encoder may serve several threads.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import operator
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -14,12 +24,43 @@ from ..errors import BridgeInputError, IncompatibleEncoderError
 from .fingerprints import _source_fingerprint
 from .inputs import check_inputs
 from .reference import EncoderRef
+from .sharding import balanced_chunks, fixed_chunks
 
 #: Inputs above this count get a progress bar when ``show_progress`` is left to ``None``.
 PROGRESS_THRESHOLD = 2048
 
 
 _CACHE_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, eq=False)
+class EmbeddingPlan:
+    """One call's work: the checked inputs, what the encoder prepared from them, and the batches.
+
+    Attributes:
+        items: the inputs, checked for the encoder's modality (indexable, in the caller's order).
+        prepared: what the encoder's batches read (token ids for text models; ``items`` otherwise).
+        batches: index tensors that partition ``range(len(items))``; each is one forward pass.
+    """
+
+    items: Any
+    prepared: Any
+    batches: tuple[torch.Tensor, ...]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def check_batch_size(batch_size: Any) -> int:
+    """Return ``batch_size`` as an ``int`` (Python or numpy integers), or raise naming the fix."""
+    if not isinstance(batch_size, (bool, np.bool_)):
+        try:
+            value = operator.index(batch_size)
+        except TypeError:
+            value = 0
+        if value >= 1:
+            return value
+    raise BridgeInputError(f"batch_size must be a positive integer, got {batch_size!r}.")
 
 
 class Encoder:
@@ -29,6 +70,10 @@ class Encoder:
         ref: where the encoder comes from (id, revision, pooling, modality, dim), recorded in bridges.
         dim: embedding size.
         modality: ``"text"`` or ``"image"``.
+
+    Subclasses implement ``_embed_batch(prepared, rows)`` and may override ``_prepare(items)`` (work done
+    once per call, e.g. tokenising) and ``_costs(items, prepared)`` (per-input cost used to balance the
+    batches; ``None`` for equal-sized batches in input order).
     """
 
     ref: EncoderRef
@@ -37,30 +82,55 @@ class Encoder:
     #: Where the weights were loaded from (a folder or Hub id); ``ref`` is the portable name recorded.
     location: str | None = None
 
+    def plan(self, inputs: Sequence[Any], batch_size: int = 32) -> EmbeddingPlan:
+        """Check ``inputs``, prepare them once and cut them into batches of at most ``batch_size``.
+
+        With a cost measure (token counts for text models), inputs are sorted by cost and the batches
+        are balanced: none costs more than ``batch_size`` inputs of mean cost, so long inputs travel in
+        smaller batches and short ones pad little. The plan depends only on the inputs, the encoder
+        and ``batch_size``.
+        """
+        batch_size = check_batch_size(batch_size)
+        items = self.check_inputs(inputs)
+        prepared = self._prepare(items)
+        costs = self._costs(items, prepared)
+        batches = (
+            fixed_chunks(len(items), batch_size) if costs is None else balanced_chunks(costs, batch_size)
+        )
+        return EmbeddingPlan(items, prepared, tuple(batches))
+
+    def batches(self, inputs: Sequence[Any], batch_size: int = 32) -> list[torch.Tensor]:
+        """The row indices of each forward pass :meth:`embed` would make (see :meth:`plan`)."""
+        return list(self.plan(inputs, batch_size).batches)
+
+    def embed_batch(self, plan: EmbeddingPlan, rows: torch.Tensor | Sequence[int]) -> torch.Tensor:
+        """Embed the inputs ``rows`` of ``plan`` in one forward pass: ``(len(rows), dim)`` float32 on CPU."""
+        rows = [int(i) for i in rows]
+        with torch.inference_mode():
+            batch = self._embed_batch(plan.prepared, rows)
+        batch = torch.as_tensor(batch)
+        if batch.shape != (len(rows), self.dim):
+            raise IncompatibleEncoderError(
+                f"{self.ref.name_or_path} returned shape {tuple(batch.shape)} for a batch of "
+                f"{len(rows)} inputs; expected ({len(rows)}, {self.dim}). Check the encoder's dim."
+            )
+        return batch.detach().to("cpu", torch.float32)
+
     def embed(
         self, inputs: Sequence[Any], *, batch_size: int = 32, show_progress: bool | None = None
     ) -> torch.Tensor:
-        """Embed ``inputs`` in batches under ``torch.inference_mode``; rows follow the input order."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise BridgeInputError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        items = self.check_inputs(inputs)
-        n = len(items)
+        """Embed ``inputs`` batch by batch (:meth:`plan`) under ``torch.inference_mode``.
+
+        Rows follow the input order. Sharded over processes and cached on disk, the same batches run in
+        :func:`~hf_latent_bridge.encoding.embed_inputs`, which returns the same bits.
+        """
+        plan = self.plan(inputs, batch_size)
+        n = len(plan)
         out = torch.empty(n, self.dim, dtype=torch.float32)
-        order = self._order(items)
         progress = n > PROGRESS_THRESHOLD if show_progress is None else show_progress
-        with (
-            torch.inference_mode(),
-            tqdm(total=n, disable=not progress, desc="embedding", unit="input") as bar,
-        ):
-            for start in range(0, n, batch_size):
-                rows = order[start : start + batch_size]
-                batch = self._embed_batch(items, rows)
-                if batch.shape != (len(rows), self.dim):
-                    raise IncompatibleEncoderError(
-                        f"{self.ref.name_or_path} returned shape {tuple(batch.shape)} for a batch of "
-                        f"{len(rows)} inputs; expected ({len(rows)}, {self.dim}). Check the encoder's dim."
-                    )
-                out[torch.as_tensor(rows)] = batch.detach().float().cpu()
+        with tqdm(total=n, disable=not progress, desc="embedding", unit="input") as bar:
+            for rows in plan.batches:
+                out[rows] = self.embed_batch(plan, rows)
                 bar.update(len(rows))
         return out
 
@@ -76,11 +146,14 @@ class Encoder:
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     # subclasses implement these
-    def _embed_batch(self, items: Any, rows: list[int]) -> torch.Tensor:
+    def _embed_batch(self, prepared: Any, rows: list[int]) -> torch.Tensor:
         raise NotImplementedError
 
-    def _order(self, items: Any) -> list[int]:
-        return list(range(len(items)))
+    def _prepare(self, items: Any) -> Any:
+        return items
+
+    def _costs(self, items: Any, prepared: Any) -> Sequence[int] | None:
+        return None
 
     def _key_payload(self) -> dict[str, Any]:
         return {"ref": self.ref.to_dict()}

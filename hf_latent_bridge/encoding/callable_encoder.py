@@ -27,6 +27,8 @@ class CallableEncoder(Encoder):
         preprocess: turns a list of raw inputs into what ``fn`` takes (e.g. a pixel tensor).
         revision / pooling: recorded in :attr:`ref` and the cache key.
         key: extra text folded into :attr:`cache_key` (e.g. the preprocessing settings).
+
+    Texts are batched by character count (longer texts in smaller batches); images in input order.
     """
 
     def __init__(
@@ -67,6 +69,10 @@ class CallableEncoder(Encoder):
         if isinstance(self.fn, torch.nn.Module) and (device is not None or dtype is not None):
             self.fn.to(device=device, dtype=dtype)
         return self
+
+    def _costs(self, items: Any, prepared: Any) -> list[int] | None:
+        # without a tokenizer, a text's length in characters stands for its cost
+        return [len(t) for t in items] if self.modality == "text" else None
 
     def _embed_batch(self, items: Any, rows: list[int]) -> torch.Tensor:
         if isinstance(items, (np.ndarray, torch.Tensor)):

@@ -11,6 +11,7 @@ from .base import _ModelEncoder
 from .inputs import MODALITIES, _load_images, _to_rgb_arrays
 from .pooling import CLIP_POOLINGS, _finish, parse_pooling
 from .reference import EncoderRef
+from .tokens import pad_batch, tokenize
 
 
 class ClipTowerEncoder(_ModelEncoder):
@@ -52,29 +53,24 @@ class ClipTowerEncoder(_ModelEncoder):
             int(config.text_config.max_position_embeddings),
         )
 
-    def _order(self, items: Any) -> list[int]:
-        if self.tower == "text":
-            return sorted(range(len(items)), key=lambda i: -len(items[i]))
-        return list(range(len(items)))
+    def _prepare(self, items: Any) -> Any:
+        return tokenize(self.tokenizer, items, self.max_length) if self.tower == "text" else items
 
-    def _embed_batch(self, items: Any, rows: list[int]) -> torch.Tensor:
+    def _costs(self, items: Any, prepared: Any) -> list[int] | None:
+        return prepared.lengths if self.tower == "text" else None
+
+    def _embed_batch(self, prepared: Any, rows: list[int]) -> torch.Tensor:
         device = self.device
         if self.tower == "text":
-            enc = self.tokenizer(
-                [items[i] for i in rows],
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
-            )
-            kwargs = {k: enc[k].to(device) for k in ("input_ids", "attention_mask")}
+            batch = pad_batch(prepared, rows, self.tokenizer)
+            kwargs = {k: batch[k].to(device) for k in ("input_ids", "attention_mask")}
             if self.pool_mode == "projection":
                 out = self.model.get_text_features(**kwargs)
             else:
                 out = self.model.text_model(**kwargs, return_dict=True)
         else:
-            batch = _to_rgb_arrays(_load_images([items[i] for i in rows]))
-            pixels = self.image_processor(images=batch, return_tensors="pt")["pixel_values"]
+            images = _to_rgb_arrays(_load_images([prepared[i] for i in rows]))
+            pixels = self.image_processor(images=images, return_tensors="pt")["pixel_values"]
             pixels = pixels.to(device, self.float_dtype)
             if self.pool_mode == "projection":
                 out = self.model.get_image_features(pixel_values=pixels)

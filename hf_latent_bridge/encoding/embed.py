@@ -1,49 +1,31 @@
-"""One way to embed inputs: sharded over processes, cached on disk as safetensors."""
+"""The one way to embed a collection: the encoder's own batches, sharded over processes, cached on disk.
+
+:func:`embed_inputs` runs exactly the batches of :meth:`Encoder.plan <hf_latent_bridge.encoding.Encoder.plan>`
+(what :meth:`Encoder.embed` runs), so it returns the same bits in one process, in several, and from
+the cache. :func:`embed_dataset` is the same call on a column of a ``datasets.Dataset``.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import os
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from ..core.anchor_set import fingerprint
 from ..errors import BridgeInputError
-from .base import _CACHE_FORMAT_VERSION, Encoder
-from .sharding import _is_distributed, _is_main, fixed_chunks, sharded_map, text_chunks
+from .base import Encoder
+from .cache import cache_path, read_cached, write_cached
+from .sharding import _is_distributed, _is_main, sharded_map
 
 if TYPE_CHECKING:
     import datasets
     from accelerate import Accelerator
 
-logger = logging.getLogger(__name__)
-
-
-def _is_texts(inputs: Sequence[Any]) -> bool:
-    return not isinstance(inputs, (np.ndarray, torch.Tensor)) and all(isinstance(x, str) for x in inputs)
-
-
-def embedding_chunks(inputs: Sequence[Any], batch_size: int) -> list[torch.Tensor]:
-    """The units of embedding work: cost-balanced length-sorted chunks for texts, fixed ones otherwise."""
-    return text_chunks(inputs, batch_size) if _is_texts(inputs) else fixed_chunks(len(inputs), batch_size)
-
-
-def _inputs_fingerprint(inputs: Sequence[Any]) -> str:
-    if isinstance(inputs, (np.ndarray, torch.Tensor)):
-        return fingerprint(inputs)
-    if _is_texts(inputs):
-        return fingerprint(list(inputs))
-    return fingerprint([np.asarray(x) for x in inputs])
-
 
 def embed_inputs(
-    encoder: Any,
+    encoder: Encoder,
     inputs: Sequence[Any],
     *,
     batch_size: int = 32,
@@ -52,54 +34,50 @@ def embed_inputs(
     desc: str | None = None,
     show_progress: bool | None = None,
 ) -> torch.Tensor:
-    """Embed ``inputs`` with ``encoder`` (an :class:`~hf_latent_bridge.encoders.Encoder`), sharded.
+    """Embed ``inputs`` with ``encoder`` in its own batches, sharded over processes and cached.
 
-    Rows are cut into chunks (:func:`embedding_chunks`) that do not depend on the number of processes,
-    so a distributed run returns exactly the single-process embeddings, on every process. With
-    ``cache_dir`` the result is stored as safetensors under a key made of the encoder's ``cache_key``, a
-    hash of the inputs and the chunking; a second call with the same encoder and inputs reads it back.
+    The batches are the encoder's :meth:`~hf_latent_bridge.encoding.Encoder.plan` (token-balanced for
+    text models), which does not depend on the number of processes: with a distributed ``accelerator``
+    each process embeds its share of the batches and every process gets the whole ``(n, dim)`` result,
+    bit for bit what :meth:`Encoder.embed` returns in one process. With ``cache_dir``, the result is
+    stored there as safetensors under a hash of the encoder's ``cache_key``, the inputs' content and the
+    batches; a later call with the same encoder, inputs and ``batch_size`` reads it back without running
+    the model.
     """
-    if batch_size < 1:
-        raise BridgeInputError(f"batch_size must be at least 1, got {batch_size}.")
-    chunks = embedding_chunks(inputs, batch_size)
-    key = getattr(encoder, "cache_key", None)
-    cache_file = None
-    if cache_dir is not None and key:
-        name = fingerprint([str(key), _inputs_fingerprint(inputs), [len(c) for c in chunks]])
-        cache_file = Path(cache_dir) / f"embeddings-{name}.safetensors"
-        if cache_file.is_file():
-            from safetensors.torch import load_file
-
-            logger.info("embeddings of %s read from cache %s", key, cache_file)
-            return load_file(str(cache_file))["embeddings"]
-
-    def embed_rows(rows: torch.Tensor) -> torch.Tensor:
-        if isinstance(inputs, (np.ndarray, torch.Tensor)):
-            batch: Any = inputs[rows.numpy()] if isinstance(inputs, np.ndarray) else inputs[rows]
-        else:
-            batch = [inputs[int(i)] for i in rows]
-        out = encoder.embed(batch, batch_size=max(len(rows), 1), show_progress=False)
-        return torch.as_tensor(out).detach().to("cpu", torch.float32)
+    if not isinstance(encoder, Encoder):
+        raise BridgeInputError(
+            f"encoder must be an hf_latent_bridge Encoder, got {type(encoder).__name__}; load one with "
+            "load_encoder(...) or wrap a function or torch module in CallableEncoder(...)."
+        )
+    plan = encoder.plan(inputs, batch_size)
+    path = cache_path(cache_dir, encoder, plan) if cache_dir is not None else None
+    if path is not None:
+        cached = read_cached(path, len(plan), encoder.dim)
+        if _all_processes(accelerator, cached is not None):
+            return cached  # type: ignore[return-value]
 
     result, _ = sharded_map(
-        embed_rows,
-        chunks,
+        lambda rows: encoder.embed_batch(plan, rows),
+        plan.batches,
         accelerator=accelerator,
-        desc=desc or f"embedding with {getattr(encoder, 'ref', encoder)!s:.60}",
+        desc=desc or f"embedding with {encoder.ref.name_or_path}",
         show_progress=show_progress,
     )
-    if cache_file is not None:
+    if path is not None:
         if _is_main(accelerator):
-            from safetensors.torch import save_file
-
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=cache_file.parent, suffix=".tmp", delete=False) as handle:
-                tmp = handle.name
-            save_file({"embeddings": result.contiguous()}, tmp)
-            os.replace(tmp, cache_file)
+            about = {"encoder": encoder.ref.name_or_path, "cache_key": encoder.cache_key}
+            write_cached(path, result, about)
         if _is_distributed(accelerator):
             accelerator.wait_for_everyone()  # type: ignore[union-attr]
     return result
+
+
+def _all_processes(accelerator: Accelerator | None, flag: bool) -> bool:
+    """``flag`` if it holds on every process (so that all of them take the same branch)."""
+    if not _is_distributed(accelerator):
+        return flag
+    votes = accelerator.gather(torch.tensor([int(flag)], device=accelerator.device))  # type: ignore[union-attr]
+    return bool(votes.min())
 
 
 def embed_dataset(
@@ -108,50 +86,43 @@ def embed_dataset(
     column: str,
     *,
     batch_size: int = 32,
-    cache_dir: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    show_progress: bool | None = None,
 ) -> torch.Tensor:
-    """Embed ``dataset[column]`` to ``(n, dim)``, cached on disk through ``datasets``.
+    """Embed ``dataset[column]`` to ``(n, dim)``: :func:`embed_inputs` on the column's values.
 
-    The cache file is named by a fingerprint of ``encoder.cache_key``, the dataset's fingerprint and the
-    column, so a second run over the same data with the same encoder reads the file and runs no model.
-    Without ``cache_dir`` the dataset's own cache folder is used, or, for in-memory datasets,
-    ``<HF_DATASETS_CACHE>/hf_latent_bridge_embeddings``.
+    Same batches, same cache as :func:`embed_inputs`. The cache lives in ``cache_dir``, by default
+    ``<HF_DATASETS_CACHE>/hf_latent_bridge_embeddings`` (``HF_DATASETS_CACHE`` is
+    ``~/.cache/huggingface/datasets`` unless ``HF_HOME`` or ``HF_DATASETS_CACHE`` say otherwise); a second
+    call over the same values with the same encoder and ``batch_size`` reads it and runs no model. Image
+    columns (``Image`` or array features) are read as numpy arrays.
     """
     import datasets as ds_lib
 
+    if not isinstance(dataset, ds_lib.Dataset):
+        raise BridgeInputError(
+            f"dataset must be a datasets.Dataset, got {type(dataset).__name__}; pass one split (e.g. "
+            "dataset['train']), or call embed_inputs on a list of inputs."
+        )
     if column not in dataset.column_names:
         raise BridgeInputError(
             f"column {column!r} is not in the dataset (columns: {dataset.column_names}); pass the input column."
         )
     if len(dataset) == 0:
         raise BridgeInputError("the dataset is empty; pass at least one row.")
-    fingerprint = hashlib.sha256(
-        f"{encoder.cache_key}|{dataset._fingerprint}|{column}|{_CACHE_FORMAT_VERSION}".encode()
-    ).hexdigest()[:32]
-    if cache_dir is None:
-        if dataset.cache_files:
-            cache_dir = os.path.dirname(dataset.cache_files[0]["filename"])
-        else:
-            cache_dir = os.path.join(ds_lib.config.HF_DATASETS_CACHE, "hf_latent_bridge_embeddings")
-    os.makedirs(cache_dir, exist_ok=True)
-    cache_file = os.path.join(cache_dir, f"embeddings-{fingerprint}.arrow")
-    features = ds_lib.Features({"embedding": ds_lib.List(ds_lib.Value("float32"), length=encoder.dim)})
-    source = dataset.select_columns([column])
     if encoder.modality == "image":
-        source = source.with_format("numpy")
-
-    def embed_chunk(values: Any) -> dict[str, Any]:
-        return {"embedding": encoder.embed(values, batch_size=batch_size, show_progress=False).numpy()}
-
-    result = source.map(
-        embed_chunk,
-        batched=True,
-        batch_size=max(batch_size * 32, 1024),
-        input_columns=column,
-        remove_columns=[column],
-        features=features,
-        new_fingerprint=fingerprint,
-        cache_file_name=cache_file,
+        values: Any = dataset.with_format("numpy")[column]
+        if isinstance(values, np.ndarray) and values.dtype == object:  # images of different sizes
+            values = list(values)
+    else:
+        values = list(dataset[column])
+    if cache_dir is None:
+        cache_dir = os.path.join(ds_lib.config.HF_DATASETS_CACHE, "hf_latent_bridge_embeddings")
+    return embed_inputs(
+        encoder,
+        values,
+        batch_size=batch_size,
+        cache_dir=cache_dir,
         desc=f"embedding {column}",
+        show_progress=show_progress,
     )
-    return torch.from_numpy(np.asarray(result.with_format("numpy")["embedding"], dtype=np.float32))

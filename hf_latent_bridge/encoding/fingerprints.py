@@ -1,10 +1,13 @@
-"""Fingerprints of model weights, folded into encoders' cache keys."""
+"""Fingerprints of model weights and of inputs, folded into the embedding cache's keys."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 
 
@@ -28,3 +31,41 @@ def _state_fingerprint(module: torch.nn.Module) -> str:
         digest.update(f"{key}:{tuple(data.shape)}:{data.dtype};".encode())
         digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes() if data.numel() else b"")
     return digest.hexdigest()[:24]
+
+
+def inputs_fingerprint(items: Any, modality: str) -> str:
+    """Hash of a batch of inputs' content, for the embedding cache.
+
+    Texts and arrays are hashed whole (dtype and shape included), PIL images by mode and pixels, image
+    files by resolved path, size and modification time.
+    """
+    digest = hashlib.sha256(f"{modality};".encode())
+    if isinstance(items, (np.ndarray, torch.Tensor)):
+        _update_array(digest, items)
+        return digest.hexdigest()[:32]
+    digest.update(f"{len(items)} items;".encode())
+    for x in items:
+        if isinstance(x, (str, os.PathLike)) and modality == "image":
+            path = Path(x).resolve()
+            stat = path.stat()
+            x = f"file:{path}:{stat.st_size}:{stat.st_mtime_ns}"
+        if isinstance(x, str):
+            data = x.encode("utf-8", "surrogatepass")
+            digest.update(f"s{len(data)}:".encode() + data)
+        elif isinstance(x, (np.ndarray, torch.Tensor)):
+            _update_array(digest, x)
+        else:  # a PIL image
+            palette = x.getpalette() if x.mode == "P" else None
+            digest.update(f"pil:{x.mode}:{palette};".encode())
+            _update_array(digest, np.asarray(x))
+    return digest.hexdigest()[:32]
+
+
+def _update_array(digest: Any, array: np.ndarray | torch.Tensor) -> None:
+    if isinstance(array, torch.Tensor):
+        tensor = array.detach().cpu().contiguous()
+        digest.update(f"t{tensor.dtype};".encode())
+        array = tensor.view(torch.uint8).numpy() if tensor.dtype == torch.bfloat16 else tensor.numpy()
+    array = np.ascontiguousarray(array)
+    digest.update(f"a{array.dtype.str}{array.shape};".encode())
+    digest.update(array.tobytes())

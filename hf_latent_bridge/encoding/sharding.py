@@ -1,6 +1,6 @@
 """Splitting row-wise work over accelerate processes, with results identical to one process.
 
-with an :class:`accelerate.Accelerator` of several processes, embedding and the per-row
+With an :class:`accelerate.Accelerator` of several processes, embedding and the per-row
 evaluation are split over the processes and gathered with ``gather_for_metrics``. The unit of work is a
 fixed *global* chunk of rows, identical whatever the number of processes, so every row is computed in
 exactly the same batch as in a single-process run; gathered rows carry their global index and are put
@@ -35,25 +35,32 @@ def fixed_chunks(n: int, size: int) -> list[torch.Tensor]:
     return list(torch.arange(n).split(size))
 
 
-def text_chunks(texts: Sequence[str], batch_size: int) -> list[torch.Tensor]:
-    """Texts sorted by length, cut into chunks of similar cost.
+def balanced_chunks(costs: Sequence[float], batch_size: int) -> list[torch.Tensor]:
+    """Rows sorted by cost (stable), cut into chunks of similar total cost: the one length sort.
 
-    A chunk holds at most ``batch_size`` texts and at most ``batch_size`` x the mean length in padded
-    characters. Fixed-size chunks of sorted texts would leave the longest texts in one chunk costing many
-    times the others (on ChatterBot, the last of 29 chunks took 28% of the time), and under sharding every
-    process would wait for it. The chunks depend only on the texts and ``batch_size``.
+    A chunk holds at most ``batch_size`` rows and costs at most ``batch_size`` x the mean cost, counted
+    as padded cost (rows x the chunk's largest cost). Encoders pass their own measure: token counts for
+    text models (see :meth:`~hf_latent_bridge.encoding.Encoder.plan`). Fixed-size chunks of sorted rows
+    would leave the longest inputs in one chunk costing many times the others (on ChatterBot, the last
+    of 29 chunks took 28% of the time), and under sharding every process would wait for it. The chunks
+    depend only on the costs and ``batch_size``.
     """
-    lengths = torch.tensor([max(len(t), 1) for t in texts])
-    order = torch.sort(lengths, stable=True).indices
-    budget = batch_size * float(lengths.double().mean()) if len(texts) else 0.0
+    values = torch.tensor([max(float(c), 1.0) for c in costs], dtype=torch.float64)
+    order = torch.sort(values, stable=True).indices
+    budget = batch_size * float(values.mean()) if len(values) else 0.0
     chunks, start = [], 0
-    for end, length in enumerate(lengths[order].tolist()):
+    for end, cost in enumerate(values[order].tolist()):
         size = end - start
-        if size and (size == batch_size or (size + 1) * length > budget):
+        if size and (size == batch_size or (size + 1) * cost > budget):
             chunks.append(order[start:end])
             start = end
     chunks.append(order[start:])
     return chunks
+
+
+def text_chunks(texts: Sequence[str], batch_size: int) -> list[torch.Tensor]:
+    """:func:`balanced_chunks` with character counts as the cost (the import path of 0.1)."""
+    return balanced_chunks([len(t) for t in texts], batch_size)
 
 
 def sharded_map(

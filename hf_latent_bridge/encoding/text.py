@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -11,13 +10,14 @@ from ..errors import IncompatibleEncoderError
 from .base import _ModelEncoder
 from .pooling import TEXT_POOLINGS, _finish, parse_pooling, pool_tokens
 from .reference import EncoderRef
+from .tokens import TokenizedTexts, pad_batch, tokenize
 
 
 class TextEncoder(_ModelEncoder):
     """A transformers text model with a pooling recipe.
 
-    Texts are tokenised once, sorted by token length so each batch pads little, embedded and put back
-    in input order.
+    Texts are tokenised once per call; the batches are balanced by token count (so each pads little),
+    embedded and put back in input order.
     """
 
     modality = "text"
@@ -51,49 +51,21 @@ class TextEncoder(_ModelEncoder):
             raise IncompatibleEncoderError(
                 f"{name} has no pooler layer, so pooling='pooler' is impossible; use 'mean' or 'cls'."
             )
-        self._encoded: dict[str, Any] | None = None
 
-    def embed(
-        self, inputs: Sequence[Any], *, batch_size: int = 32, show_progress: bool | None = None
-    ) -> torch.Tensor:
-        try:
-            return super().embed(inputs, batch_size=batch_size, show_progress=show_progress)
-        finally:
-            self._encoded = None  # token ids of this call only
+    def _prepare(self, items: list[str]) -> TokenizedTexts:
+        return tokenize(self.tokenizer, items, self.max_length)
 
-    def _order(self, items: list[str]) -> list[int]:
-        enc = self.tokenizer(
-            items, truncation=True, max_length=self.max_length, padding=False, return_attention_mask=False
-        )
-        self._encoded = {k: v for k, v in enc.items() if k in ("input_ids", "token_type_ids")}
-        lengths = [len(ids) for ids in self._encoded["input_ids"]]
-        return sorted(range(len(items)), key=lambda i: -lengths[i])
+    def _costs(self, items: list[str], prepared: TokenizedTexts) -> list[int]:
+        return prepared.lengths
 
-    def _embed_batch(self, items: list[str], rows: list[int]) -> torch.Tensor:
-        assert self._encoded is not None  # set by _order in the same embed call
-        ids = [self._encoded["input_ids"][i] for i in rows]
-        width = max(len(x) for x in ids)
-        pad_id = self.tokenizer.pad_token_id or 0
-        input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        left = getattr(self.tokenizer, "padding_side", "right") == "left"
-        types = self._encoded.get("token_type_ids")
-        token_type_ids = torch.zeros((len(rows), width), dtype=torch.long) if types is not None else None
-        for j, seq in enumerate(ids):
-            span = slice(width - len(seq), width) if left else slice(0, len(seq))
-            input_ids[j, span] = torch.as_tensor(seq)
-            mask[j, span] = 1
-            if token_type_ids is not None:
-                token_type_ids[j, span] = torch.as_tensor(types[rows[j]])
-        inputs = {"input_ids": input_ids, "attention_mask": mask}
-        if token_type_ids is not None:
-            inputs["token_type_ids"] = token_type_ids
+    def _embed_batch(self, prepared: TokenizedTexts, rows: list[int]) -> torch.Tensor:
         device = self.device
-        out = self.model(**{k: v.to(device) for k, v in inputs.items()}, return_dict=True)
+        inputs = {k: v.to(device) for k, v in pad_batch(prepared, rows, self.tokenizer).items()}
+        out = self.model(**inputs, return_dict=True)
         if self.pool_mode == "pooler":
             pooled = out.pooler_output
         else:
-            pooled = pool_tokens(out.last_hidden_state, mask.to(device), self.pool_mode)
+            pooled = pool_tokens(out.last_hidden_state, inputs["attention_mask"], self.pool_mode)
         return _finish(pooled, self.normalize)
 
     def _key_payload(self) -> dict[str, Any]:

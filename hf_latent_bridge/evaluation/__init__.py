@@ -7,7 +7,7 @@ sharding live in :mod:`hf_latent_bridge.encoding`.
 from __future__ import annotations
 
 from ..core.metrics import METRICS, accuracy, aggregate_outcomes, cell_metrics, macro_f1, row_outcomes
-from ..encoding.embed import embed_inputs, embedding_chunks
+from ..encoding.embed import embed_inputs
 from ..encoding.sharding import fixed_chunks, sharded_map, text_chunks
 from .curve import anchor_curve, default_anchor_counts
 from .heads import default_head_factory, head_predict
@@ -26,7 +26,6 @@ __all__ = [
     "default_anchor_counts",
     "default_head_factory",
     "embed_inputs",
-    "embedding_chunks",
     "evaluate_encoders",
     "fixed_chunks",
     "head_predict",

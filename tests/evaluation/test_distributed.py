@@ -17,9 +17,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
+from hf_latent_bridge.encoding import load_encoder
 from hf_latent_bridge.encoding.tables import labelled_splits
-from hf_latent_bridge.evaluation import embedding_chunks
 from tests.conftest import save_tiny_bert, write_topics_jsonl
 
 
@@ -34,10 +36,12 @@ def second_encoder(tiny_models_dir) -> str:
 
 
 def _eval(launcher: list[str], out: Path, data: Path, a: str, b: str) -> dict:
+    """Run ``eval`` with an embedding cache of its own in ``out``'s parent, ``cache``."""
     command = [
         *launcher, "-m", "hf_latent_bridge.cli", "eval", f"a={a}", f"b={b}",
         "-d", str(data), "--label-column", "topic", "-o", str(out),
         "--methods", "procrustes,irp", "--batch-size", "16", "--chunk-size", "20",
+        "--cache-dir", str(out.parent / "cache"),
     ]  # fmt: skip
     # no thread pinning: the single process uses torch's default threads, torchrun's workers one each
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
@@ -47,6 +51,10 @@ def _eval(launcher: list[str], out: Path, data: Path, a: str, b: str) -> dict:
     return json.loads((out / "stitching_matrix.json").read_text())
 
 
+def _cached_embeddings(folder: Path) -> dict[str, torch.Tensor]:
+    return {p.name: load_file(p)["embeddings"] for p in sorted(folder.glob("*.safetensors"))}
+
+
 def _metrics(matrix: dict) -> list[dict]:
     return [{k: v for k, v in cell.items() if k != "seconds"} for cell in matrix["cells"]]
 
@@ -54,7 +62,10 @@ def _metrics(matrix: dict) -> list[dict]:
 @pytest.fixture(scope="module")
 def single_process(tmp_path_factory, topics_jsonl, tiny_bert_path, second_encoder) -> dict:
     out = tmp_path_factory.mktemp("one-process") / "out"
-    return _eval([sys.executable], out, topics_jsonl, tiny_bert_path, second_encoder)
+    return {
+        **_eval([sys.executable], out, topics_jsonl, tiny_bert_path, second_encoder),
+        "cache": out.parent / "cache",
+    }
 
 
 LAUNCHERS = {
@@ -82,8 +93,13 @@ def test_two_processes_equal_one_process_exactly(
     splits = labelled_splits(str(topics_jsonl), column="text", label_column="topic", test_size=0.3)
     train, test = splits.train, splits.test
     assert (len(train), len(test)) == (double["num_train"], double["num_test"])
-    assert len(embedding_chunks(test["text"], 16)) % 2 == 1
-    # bit-for-bit the same metrics in every cell, not merely close
+    # the train split's embedding batches (token-balanced, 16 at most) are odd in number too
+    assert len(load_encoder(tiny_bert_path).batches(list(train["text"]), 16)) % 2 == 1
+    # bit-for-bit the same embeddings (one cache file per encoder and split, written by the main
+    # process only, under the same keys) and the same metrics in every cell, not merely close
+    one, two = _cached_embeddings(single["cache"]), _cached_embeddings(tmp_path / "cache")
+    assert len(one) == 4 and one.keys() == two.keys()
+    assert all(torch.equal(one[name], two[name]) for name in one)
     assert _metrics(double) == _metrics(single)
     assert all(cell["accuracy"] is not None for cell in double["cells"])
     # only the main process wrote outputs, and it wrote all of them
@@ -92,4 +108,4 @@ def test_two_processes_equal_one_process_exactly(
         "stitching_matrix.json",
         "stitching_matrix.md",
     ]
-    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    assert not [p for p in tmp_path.rglob("*") if ".tmp" in p.name]

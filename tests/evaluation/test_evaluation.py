@@ -18,7 +18,6 @@ from sklearn.model_selection import train_test_split
 from hf_latent_bridge import LatentBridge
 from hf_latent_bridge.core.anchor_set import fingerprint
 from hf_latent_bridge.core.anchors import choose_anchor_rows
-from hf_latent_bridge.encoding import CallableEncoder
 from hf_latent_bridge.errors import BridgeInputError
 from hf_latent_bridge.evaluation import (
     METRICS,
@@ -27,11 +26,9 @@ from hf_latent_bridge.evaluation import (
     anchor_curve,
     cell_metrics,
     default_head_factory,
-    embed_inputs,
     head_predict,
     macro_f1,
     stitching_matrix,
-    text_chunks,
 )
 from hf_latent_bridge.evaluation.plots import plot_anchor_curve
 
@@ -261,59 +258,3 @@ def test_anchor_curve_improves_with_more_anchors(digits, tmp_path):
     assert points[-1]["cosine"] > points[0]["cosine"]
     assert set(curve["native_accuracy"]) == {"pca"}
     assert plot_anchor_curve(curve, tmp_path / "curve.png").read_bytes()[:8] == PNG_MAGIC
-
-
-# ------------------------------------------------------------------------------------------- embedding
-def test_embed_inputs_matches_the_encoder_and_caches(tmp_path):
-    digits = load_digits()
-    images = digits.images[:150, :, :, None].astype(np.float32)  # (n, h, w, 1): a stacked batch
-    calls = []
-    g = torch.Generator().manual_seed(0)
-    weight = torch.randn(64, 16, generator=g)
-
-    def features(batch: np.ndarray) -> torch.Tensor:
-        calls.append(len(batch))
-        return torch.as_tensor(np.asarray(batch)).reshape(len(batch), -1) @ weight
-
-    encoder = CallableEncoder(features, name="digits-random-projection", modality="image", dim=16)
-    direct = encoder.embed(images, batch_size=1000)
-    calls.clear()
-    first = embed_inputs(encoder, images, batch_size=32, cache_dir=tmp_path, show_progress=False)
-    assert calls == [32, 32, 32, 32, 22]
-    torch.testing.assert_close(first, direct)
-    calls.clear()
-    second = embed_inputs(encoder, images, batch_size=32, cache_dir=tmp_path, show_progress=False)
-    assert calls == [] and torch.equal(first, second)
-    assert len(list(tmp_path.glob("embeddings-*.safetensors"))) == 1
-
-
-def test_embed_inputs_keeps_input_order_for_texts_sorted_by_length():
-    texts = ["a much longer sentence than the others", "short", "mid length text", "x"]
-    encoder = CallableEncoder(
-        lambda batch: torch.tensor([[float(len(t)), float(t.count(" "))] for t in batch]),
-        name="length-features",
-        modality="text",
-        dim=2,
-    )
-    result = embed_inputs(encoder, texts, batch_size=2, show_progress=False)
-    assert result[:, 0].tolist() == [float(len(t)) for t in texts]
-
-
-def test_text_chunks_partition_sorted_texts_into_chunks_of_bounded_cost():
-    from hf_latent_bridge.demo.resources import chatterbot_topics
-
-    texts = list(chatterbot_topics()["text"])  # a long tail: most texts are short, a few are 10x longer
-    lengths = torch.tensor([len(t) for t in texts])
-    chunks = text_chunks(texts, batch_size=64)
-    rows = torch.cat(chunks)
-    assert torch.equal(torch.sort(rows).values, torch.arange(len(texts)))  # a partition
-    assert torch.equal(lengths[rows], torch.sort(lengths).values)  # in length order
-    budget = 64 * lengths.double().mean()
-    costs = torch.tensor([len(c) * float(lengths[c].max()) for c in chunks])  # padded characters
-    assert all(len(c) <= 64 for c in chunks)
-    assert all(cost <= budget or len(c) == 1 for c, cost in zip(chunks, costs, strict=True))
-    # fixed chunks of 64 sorted texts put the longest texts in one chunk far costlier than the mean
-    fixed = torch.sort(lengths).values.split(64)
-    assert fixed[-1].numel() * fixed[-1].max() > 5 * budget
-    again = text_chunks(list(texts), batch_size=64)  # the chunks depend only on the texts and batch size
-    assert len(again) == len(chunks) and all(torch.equal(a, b) for a, b in zip(again, chunks, strict=True))
