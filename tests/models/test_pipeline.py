@@ -300,37 +300,34 @@ def test_dicts_and_whole_datasets_are_refused(text_folder, text_parts, topics):
 
 
 def test_batches_go_to_the_encoder_sorted_by_length(text_folder, text_parts, topics):
-    """batch_size inputs per model call, padded to their longest: a list sorted by length as a whole
-    (as Encoder.embed does), a stream read batch_size inputs at a time, each chunk sorted within."""
+    """At most batch_size inputs per model call, padded to their longest, in the encoder's own batch plan
+    (length-sorted, token-balanced): for a list as a whole, for a stream chunk by chunk."""
     source, bridge, head = text_parts
     texts = topics[2]
     lengths = [len(ids) for ids in source.tokenizer(texts)["input_ids"]]
     clf = pipeline(TASK, model=text_folder, source_encoder=source)
 
-    def widest(rows: list[int], batch_size: int) -> list[tuple[int, int]]:
-        rows = sorted(rows, key=lambda i: -lengths[i])
-        return [
-            (len(rows[s : s + batch_size]), max(lengths[i] for i in rows[s : s + batch_size]))
-            for s in range(0, len(rows), batch_size)
-        ]
+    def planned(rows: list[int], batch_size: int) -> list[tuple[int, int]]:
+        batches = source.batches([texts[i] for i in rows], batch_size)
+        return [(len(b), max(lengths[rows[int(j)]] for j in b)) for b in batches]
 
     with _batch_shapes(source.model) as shapes:
         results = clf(texts[:10], batch_size=4)
-    assert shapes == widest(list(range(10)), 4)
+    assert shapes == planned(list(range(10)), 4) and max(n for n, _ in shapes) <= 4
     _check_against(results, _by_hand(source, bridge, head, texts[:10]), head.id2label, 1)
     with _batch_shapes(source.model) as shapes:
         clf(texts)
-    assert shapes == widest(list(range(24)), 32)  # the default batch size is 32
+    assert shapes == planned(list(range(24)), 32)  # the default batch size is 32
     with _batch_shapes(source.model) as shapes:
         clf(texts[:3], batch_size=1)
-    assert shapes == [(1, lengths[i]) for i in sorted(range(3), key=lambda i: -lengths[i])]
+    assert sorted(shapes) == sorted((1, lengths[i]) for i in range(3))
     with _batch_shapes(source.model) as shapes:
         list(clf(iter(texts), batch_size=5))
-    assert shapes == [w for s in range(0, 24, 5) for w in widest(list(range(s, min(s + 5, 24))), 5)]
+    assert shapes == [w for s in range(0, 24, 5) for w in planned(list(range(s, min(s + 5, 24))), 5)]
     eights = pipeline(TASK, model=text_folder, source_encoder=source, batch_size=8)
     with _batch_shapes(source.model) as shapes:
         eights(texts)
-    assert shapes == widest(list(range(24)), 8)
+    assert shapes == planned(list(range(24)), 8)
 
 
 def test_generators_and_iterators_stream_lazily(text_folder, text_parts, topics):
@@ -421,11 +418,6 @@ def _from_threads(clf, calls, threads: int = 8, per_thread: int = 50) -> None:
     assert [i for i, result in results if result != serial[i]] == []
 
 
-@pytest.mark.xfail(
-    reason="TextEncoder keeps each call's token ids on self (encoding/text.py, _encoded); fixed on the "
-    "encoding branch (issue 11). Remove this mark when that lands.",
-    strict=False,
-)
 def test_one_text_pipeline_from_eight_threads(text_folder, text_parts, topics):
     source, _, _ = text_parts
     texts = topics[2]
