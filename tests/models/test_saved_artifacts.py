@@ -50,5 +50,7 @@ def test_a_crafted_config_is_refused_before_anything_is_allocated(tmp_path):
     config = json.loads((folder / "config.json").read_text())
     config["ensemble"] = 2**31
     (folder / "config.json").write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match="config.json holds an invalid setting: ensemble must be at most"):
+    with pytest.raises(
+        CheckpointError, match="config.json holds an invalid setting: ensemble must be at most"
+    ):
         LatentBridge.from_pretrained(folder)
