@@ -244,7 +244,8 @@ def _keep_foreign_entries(target: Path, staging: Path, owned: frozenset[str], ov
         )
     for name in foreign:
         if name not in staged:
-            _link_tree(target / name, staging / name)
+            with contextlib.suppress(FileNotFoundError):  # removed meanwhile: nothing to keep
+                _link_tree(target / name, staging / name)
 
 
 def _link_tree(source: Path, destination: Path) -> None:

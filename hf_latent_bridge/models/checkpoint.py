@@ -115,11 +115,17 @@ def read_config_dict(folder: Path, expected_type: str, where: str) -> dict[str, 
 def build_config(make: Callable[[dict[str, Any]], Any], data: dict[str, Any], where: str) -> Any:
     """``make(data)`` (e.g. ``LatentBridgeConfig.from_dict``); an invalid setting is reported as a bad
     checkpoint."""
+    dtype = data.get("dtype", data.get("torch_dtype"))
+    if dtype is not None and not (isinstance(dtype, str) and dtype in _FLOAT_DTYPES):
+        raise CheckpointError(
+            f"{where}/{CONFIG_NAME} records dtype {dtype!r}; a saved model is float16, bfloat16, float32 or "
+            "float64. Re-save the model, or fix the file."
+        )
     try:
         return make(dict(data))
     except CheckpointError:
         raise
-    except (LatentBridgeError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as error:
+    except (LatentBridgeError, ValueError, TypeError, LookupError, AttributeError, OverflowError) as error:
         raise CheckpointError(
             f"{where}/{CONFIG_NAME} holds an invalid setting: {error} Re-save the model, or fix the file."
         ) from None

@@ -140,7 +140,7 @@ class ClassificationHead(HubCardMixin, PreTrainedModel):
         x = as_tensor(embeddings, "embeddings")
         check_matrix(x, "embeddings", self.input_dim)
         with torch.no_grad():
-            return self(x)
+            return check_output(self(x), "logits")
 
     def predict_proba(self, embeddings: Any) -> torch.Tensor:
         """Class probabilities (softmax of the logits)."""
@@ -299,6 +299,16 @@ class ClassificationHead(HubCardMixin, PreTrainedModel):
 
     def extra_repr(self) -> str:
         return f"input_dim={self.input_dim}, num_labels={self.num_labels}, pooling={self.pooling!r}"
+
+
+def check_output(values: torch.Tensor, name: str) -> torch.Tensor:
+    """``values`` if all finite; else :class:`BridgeInputError` (inputs too large for the weights)."""
+    if not bool(torch.isfinite(values).all()):
+        raise BridgeInputError(
+            f"computing the {name} overflowed to Inf or NaN: the inputs are too large for this model's weights "
+            "(or the weights are damaged). Check the inputs' scale, or reload the model."
+        )
+    return values
 
 
 def _new_config(

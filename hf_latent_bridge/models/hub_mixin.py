@@ -47,7 +47,7 @@ from huggingface_hub.errors import (
 )
 from safetensors import SafetensorError
 
-from ..errors import BridgeInputError, CheckpointError
+from ..errors import BridgeInputError, CheckpointError, OutputError
 from ..files import update_folder
 from . import modeling_latent_bridge
 from .cards import CardInfo, is_generated_card, is_hub_id, render_model_card
@@ -160,8 +160,14 @@ class HubCardMixin:
         target = Path(save_directory).expanduser()
         owned, users_readme = package_files(target, overwrite_model_card)
         card = None if users_readme else self.model_card(target.name, remote_code=remote_code)
-        with update_folder(target, owned, overwrite=overwrite) as staging:
-            self._write_files(staging, remote_code=remote_code, card=card, **kwargs)
+        try:
+            with update_folder(target, owned, overwrite=overwrite) as staging:
+                self._write_files(staging, remote_code=remote_code, card=card, **kwargs)
+        except (OSError, SafetensorError) as error:
+            raise OutputError(
+                f"saving to {target} failed ({type(error).__name__}: {error}); the folder was left as it was. "
+                "Free some space or choose another folder, then save again."
+            ) from error
 
     def _write_files(
         self, folder: str | os.PathLike, *, remote_code: bool, card: ModelCard | None, **kwargs: Any
@@ -293,7 +299,10 @@ def _checkpoint_folder(name: str, subfolder: str, download: dict[str, Any]) -> t
     snapshot, commit = download_checkpoint(name, subfolder=subfolder, **download)
     folder = Path(snapshot) / subfolder if subfolder else Path(snapshot)
     if not folder.is_dir():
-        raise CheckpointError(f"{where}: the repo has no subfolder {subfolder!r} holding a saved model.")
+        raise CheckpointError(
+            f"{where}: the repo at commit {commit} has no subfolder {subfolder!r} holding a saved model; check "
+            "the subfolder and the revision."
+        )
     return folder, commit
 
 

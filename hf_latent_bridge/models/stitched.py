@@ -27,7 +27,7 @@ from ..errors import BridgeInputError, IncompatibleEncoderError
 from .bridge import LatentBridge
 from .cards import REPO_PLACEHOLDER, CardInfo, classification_task, example_inputs
 from .configs import LatentBridgeConfig, StitchedConfig
-from .head import ClassificationHead
+from .head import ClassificationHead, check_output
 from .hub_mixin import HubCardMixin
 
 
@@ -143,7 +143,8 @@ class StitchedModel(HubCardMixin, PreTrainedModel):
         x = as_tensor(embeddings, "embeddings")
         check_matrix(x, "embeddings", self.bridge.config.source_dim)
         with torch.inference_mode():
-            return self(x.to(self.device)).logits.float().cpu()
+            logits = self(x.to(self.device)).logits.float().cpu()
+        return check_output(logits, "logits")
 
     def classify(
         self, inputs: Any, *, batch_size: int = 32, show_progress: bool | None = None
