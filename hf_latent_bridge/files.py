@@ -101,7 +101,7 @@ def staged_directory(output: Path, overwrite: bool) -> Iterator[Path]:
     Checks up front (before any compute) that ``output`` may be written (an existing non-empty folder
     only with ``overwrite``); on failure the staging folder is removed and ``output`` is untouched.
     """
-    output = check_output_dir(output, overwrite)
+    output = check_output_dir(output, overwrite).absolute()
     with _staging(output) as (staging, guard):
         yield staging
         with guard.deferred():
@@ -121,7 +121,7 @@ def update_folder(
     not in ``owned`` is refused with :class:`OutputError` unless ``overwrite``; so is a ``target`` that
     is an existing file.
     """
-    target = Path(target).expanduser()
+    target = Path(target).expanduser().absolute()
     if target.is_symlink() and target.is_dir():
         target = target.resolve()
     if os.path.lexists(target) and not target.is_dir() and not overwrite:
@@ -279,6 +279,13 @@ def _rescue(old: Path, new: Path, skip: Collection[str] = ()) -> None:
             _rescue(source, destination)
 
 
+def _is_cwd(path: Path) -> bool:
+    try:
+        return path.is_dir() and os.path.samefile(path, os.getcwd())
+    except OSError:
+        return False
+
+
 def _is_real_dir(path: Path) -> bool:
     return path.is_dir() and not path.is_symlink()
 
@@ -291,6 +298,7 @@ def _put_in_place(staging: Path, output: Path, *, keep_old: bool = False) -> Pat
         os.rename(staging, output)
         _fsync_dir(parent)
         return None
+    inside = _is_cwd(output)
     old = _sibling(output, "old")
     if _exchange(staging, output):
         os.rename(staging, old)
@@ -302,6 +310,8 @@ def _put_in_place(staging: Path, output: Path, *, keep_old: bool = False) -> Pat
             os.rename(old, output)
             raise
     _fsync_dir(parent)
+    if inside:  # this process worked inside the folder: follow it to the new one
+        os.chdir(output)
     if keep_old:
         return old
     _remove(old)

@@ -413,3 +413,15 @@ def test_write_text_atomic_keeps_the_old_text_on_failure(tmp_path, monkeypatch):
     write_text_atomic(path, "second\n")
     assert path.read_text() == "second\n" and sorted(p.name for p in tmp_path.iterdir()) == ["report.md"]
     assert json.loads(json.dumps(path.read_text())) == "second\n"
+
+
+def test_saving_into_the_current_folder(tmp_path, monkeypatch):
+    """save_pretrained(".") swaps the folder this process works in; the process follows it."""
+    folder = tmp_path / "here"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    monkeypatch.chdir(folder)
+    bridge(1).save_pretrained(".")
+    assert Path("notes.txt").read_text() == "mine" and Path("config.json").is_file()
+    assert os.path.samefile(os.getcwd(), folder)
+    assert same(LatentBridge.from_pretrained("."), bridge(1)) and debris(folder) == []
