@@ -425,3 +425,33 @@ def test_saving_into_the_current_folder(tmp_path, monkeypatch):
     assert Path("notes.txt").read_text() == "mine" and Path("config.json").is_file()
     assert os.path.samefile(os.getcwd(), folder)
     assert same(LatentBridge.from_pretrained("."), bridge(1)) and debris(folder) == []
+
+
+def test_sigterm_inside_a_save_inside_a_cli_output_cleans_both(tmp_path, monkeypatch):
+    """The CLI saves into its own staged output folder: one SIGTERM unwinds both, leaving nothing."""
+    from hf_latent_bridge.files import staged_directory
+
+    output = tmp_path / "out"
+    output.mkdir()
+    (output / "previous.txt").write_text("previous run")
+    real = transformers.modeling_utils.safe_save_file
+
+    def terminated_mid_write(tensors, filename, metadata=None):
+        real(tensors, filename, metadata=metadata)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+
+    monkeypatch.setattr(transformers.modeling_utils, "safe_save_file", terminated_mid_write)
+    received = []
+    previous_handler = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    try:
+        with (
+            pytest.raises(OutputError, match="interrupted by SIGTERM"),
+            staged_directory(output, overwrite=True) as staging,
+        ):
+            bridge(1).save_pretrained(staging / "bridge")
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+    assert received == [signal.SIGTERM]
+    assert [p.name for p in output.iterdir()] == ["previous.txt"] and debris(output) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

@@ -211,8 +211,12 @@ def test_hub_id_detection(tmp_path):
     assert not is_hub_id(str(tmp_path)) and not is_hub_id("./model") and not is_hub_id("a/b/c")
 
 
-def test_example_cards_render():
-    rendered = example_cards()
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, str]:
+    return example_cards()
+
+
+def test_example_cards_render(rendered):
     assert set(rendered) == {
         "bridge_mpnet_to_minilm.md",
         "bridge_efficientnet_to_minilm.md",
@@ -226,11 +230,11 @@ def test_example_cards_render():
         assert card.data.pipeline_tag is None and INSTALL in card.text
 
 
-def test_committed_example_cards_are_up_to_date():
+def test_committed_example_cards_are_up_to_date(rendered):
     from pathlib import Path
 
     folder = Path(__file__).parents[2] / "model_cards"
-    for name, text in example_cards().items():
+    for name, text in rendered.items():
         assert (folder / name).read_text(encoding="utf-8") == text.rstrip("\n") + "\n", (
             f"model_cards/{name} is stale: run python examples/render_model_cards.py"
         )
