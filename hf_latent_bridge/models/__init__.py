@@ -7,7 +7,7 @@ from __future__ import annotations
 from .anchor_space import AnchorSpace
 from .bridge import LatentBridge
 from .classifier_head import head_from_classifier
-from .configs import AnchorSpaceConfig, LatentBridgeConfig, StitchedConfig
+from .configs import AnchorSpaceConfig, ClassificationHeadConfig, LatentBridgeConfig, StitchedConfig
 from .head import ClassificationHead
 from .pipeline import StitchedClassificationPipeline
 from .stitched import StitchedModel
@@ -16,6 +16,7 @@ __all__ = [
     "AnchorSpace",
     "AnchorSpaceConfig",
     "ClassificationHead",
+    "ClassificationHeadConfig",
     "LatentBridge",
     "LatentBridgeConfig",
     "StitchedClassificationPipeline",

@@ -25,6 +25,7 @@ from ..core.validation import as_tensor, check_matrix, check_nonzero_rows
 from ..encoding.reference import EncoderRef
 from ..errors import BridgeInputError, CheckpointError
 from .buffers import BufferStateMixin
+from .cards import REPO_PLACEHOLDER, CardInfo, short_name
 from .configs import AnchorSpaceConfig
 from .hub_mixin import HubCardMixin
 
@@ -129,37 +130,62 @@ class AnchorSpace(HubCardMixin, BufferStateMixin, PreTrainedModel):
         spectrum = self.spectrum(whitening)
         return target_factor(spectrum, relative_ridge * spectrum.mean_square)
 
-    # ------------------------------------------------------------------ loading
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: Any, *args: Any, **kwargs: Any):
-        """Load (local folder or Hub repo) and check that the anchors, statistics and anchor set agree."""
-        wants_info = kwargs.pop("output_loading_info", False)
-        space, info = super().from_pretrained(
-            pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs
-        )
-        space._check_consistency(str(pretrained_model_name_or_path))
-        return (space, info) if wants_info else space
-
-    def _check_consistency(self, name: str) -> None:
+    # ------------------------------------------------------------------ sharing (card, loading checks)
+    def card_info(self) -> CardInfo:
+        """The model card: the encoder, the anchor set and how to compose spaces into a bridge."""
         config = self.config
-        if config.anchor_set is None or config.encoder is None:
+        return CardInfo(
+            title=f"Anchor space: {short_name(self.encoder)}",
+            summary=(
+                "One encoder's embeddings of a shared, fingerprinted anchor set, with their statistics. "
+                "Two anchor spaces on the same anchor set compose into a bridge between their encoders "
+                "(`LatentBridge.from_anchor_spaces`) without loading either encoder: N encoders need N "
+                "anchor spaces, not N x N bridges."
+            ),
+            usage=(
+                "from hf_latent_bridge import AnchorSpace, LatentBridge\n\n"
+                f'space = AnchorSpace.from_pretrained("{REPO_PLACEHOLDER}")\n'
+                'other = AnchorSpace.from_pretrained("<an anchor space of another encoder, same fingerprint>")\n'
+                "bridge = LatentBridge.from_anchor_spaces(other, space)  # other's encoder -> this one"
+            ),
+            source=self.encoder,
+            parameters={
+                "dimension": config.dim,
+                "anchors": config.num_anchors,
+                "mean norm of the centred anchors": round(float(config.norm_scale), 6),
+                "library version": config.library_version,
+            },
+            anchor_set=config.anchor_set,
+            fingerprint=config.anchor_fingerprint,
+            num_anchors=config.num_anchors,
+            tags=["latent-bridge", "latent-anchor-space"],
+            limitations="An anchor space says nothing about other encoders until composed with one of theirs.",
+        )
+
+    def _check_loaded_tensors(self, where: str) -> None:
+        """Finite anchors, and an anchor set, mean and mean norm that agree with them."""
+        super()._check_loaded_tensors(where)
+        config = self.config
+        if config.anchor_set is None or config.encoder is None or config.norm_scale is None:
             raise CheckpointError(
-                f"{name} records no anchor set or encoder: it is not a usable anchor space."
+                f"{where} records no anchor set, encoder or norm_scale: it is not a usable anchor space. "
+                "Rebuild it with AnchorSpace.from_embeddings."
             )
         recorded = AnchorSet.from_dict(config.anchor_set)
         if recorded.fingerprint != config.anchor_fingerprint or len(recorded.indices) != config.num_anchors:
             raise CheckpointError(
-                f"{name}: the anchor set in config.json does not match its fingerprint or anchor count; the "
+                f"{where}: the anchor set in config.json does not match its fingerprint or anchor count; the "
                 "config was edited. Rebuild the space with AnchorSpace.from_embeddings."
             )
         x = self.anchors.to(torch.float64)
         mean = x.mean(0)
         tolerance = STATISTICS_RTOL * (1 + float(x.abs().max()))
         norm_scale = float(torch.linalg.vector_norm(x - mean, dim=1).mean())
-        if (mean - self.mean.to(torch.float64)).abs().max() > tolerance or abs(
-            norm_scale - config.norm_scale
-        ) > tolerance:
+        if not (
+            float((mean - self.mean.to(torch.float64)).abs().max()) <= tolerance
+            and abs(norm_scale - config.norm_scale) <= tolerance
+        ):
             raise CheckpointError(
-                f"{name}: the stored statistics do not match the stored anchors; the tensors were altered. "
+                f"{where}: the stored statistics do not match the stored anchors; the tensors were altered. "
                 "Download it again (force_download=True) or rebuild the space."
             )

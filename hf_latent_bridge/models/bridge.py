@@ -7,6 +7,7 @@ Shapes live in the config; loading checks tensors against it and refuses missing
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,14 @@ from ..errors import BridgeInputError, CheckpointError, IncompatibleEncoderError
 from . import modeling_latent_bridge
 from .anchor_space import AnchorSpace
 from .buffers import BufferStateMixin
+from .cards import (
+    REPO_PLACEHOLDER,
+    CardInfo,
+    classification_task,
+    example_inputs,
+    load_encoder_call,
+    short_name,
+)
 from .configs import LatentBridgeConfig
 from .hub_mixin import HubCardMixin
 from .modeling_latent_bridge import translate_folded
@@ -257,10 +266,84 @@ class LatentBridge(HubCardMixin, BufferStateMixin, PreTrainedModel):
             **fit_options,
         )
 
+    # ------------------------------------------------------------------ sharing (card, loading checks)
+    def card_info(self) -> CardInfo:
+        """The model card: encoders, method and parameters, anchors, measured results, how to use it."""
+        config = self.config
+        source, target = config.source, config.target
+        if source is not None and source.dim is None:
+            source = replace(source, dim=config.source_dim)
+        if target is not None and target.dim is None:
+            target = replace(target, dim=config.target_dim)
+        parameters: dict[str, Any] = {
+            "dimensions": f"{config.source_dim} -> {config.target_dim}",
+            "anchors": config.num_anchors,
+        }
+        if config.method == "irp":
+            parameters["ridge (relative)"] = _ridge_text(config)
+            whitening = config.whitening
+            parameters["whitening (shrinkage)"] = "off (plain IRP)" if whitening is None else f"{whitening:g}"
+            parameters["scale"] = config.scale
+        if config.ensemble > 1:
+            parameters["ensemble"] = (
+                f"{config.ensemble} members x {config.ensemble_fraction:.0%} of the anchors"
+            )
+        parameters["library version"] = config.library_version
+        imports, inputs = example_inputs(source)
+        return CardInfo(
+            title=f"Latent bridge: {short_name(source)} -> {short_name(target)}",
+            summary=(
+                "A latent space translation from one encoder's embedding space into another's, fitted on "
+                "parallel anchors without training. Feed it the source encoder's embeddings and use the output "
+                "wherever the target encoder's embeddings are expected (e.g. the target's classifier head)."
+            ),
+            usage=(
+                f"{imports}from hf_latent_bridge import LatentBridge, load_encoder\n\n"
+                f'bridge = LatentBridge.from_pretrained("{REPO_PLACEHOLDER}")\n'
+                f"source = {load_encoder_call(source)}\n"
+                f"translated = bridge.translate(source.embed({inputs}))  # in {short_name(target)}'s space"
+            ),
+            source=source,
+            target=target,
+            method=config.method,
+            parameters=parameters,
+            anchor_set=config.anchor_set,
+            fingerprint=config.anchor_fingerprint,
+            num_anchors=config.num_anchors,
+            metrics=config.metrics or {},
+            task=classification_task(source),
+            tags=["latent-bridge", "latent-space-translation"],
+        )
+
+    def _check_loaded_tensors(self, where: str) -> None:
+        """Finite tensors, non-negative output norms, member subsets that index the anchors."""
+        super()._check_loaded_tensors(where)
+        if bool((self.output_norm < 0).any()):
+            raise CheckpointError(
+                f"{where}: output_norm holds a negative value ({self.output_norm.min().item():.4g}); a norm is >= 0, "
+                "so the file was altered. Download it again (force_download=True) or fit the bridge again."
+            )
+        if self.config.ensemble > 1:
+            rows = self.member_indices
+            if bool((rows < 0).any() | (rows >= self.config.num_anchors).any()) or any(
+                int(member.unique().numel()) != member.numel() for member in rows
+            ):
+                raise CheckpointError(
+                    f"{where}: member_indices are not distinct anchor rows in 0..{self.config.num_anchors - 1}; "
+                    "the file was altered. Download it again (force_download=True) or fit the bridge again."
+                )
+
 
 def _round_off(dtype: torch.dtype) -> float:
     """Relative size below which a difference of two values of ``dtype`` is indistinguishable from 0."""
     return 100 * torch.finfo(dtype).eps
+
+
+def _ridge_text(config: LatentBridgeConfig) -> str:
+    if config.ridge_selected is None:
+        return "-"
+    chosen = f"{config.ridge_selected:.4g}"
+    return f"{chosen} (chosen by cross-validation on the anchors)" if config.ridge == "auto" else chosen
 
 
 def _storage_dtype(config: LatentBridgeConfig) -> torch.dtype:

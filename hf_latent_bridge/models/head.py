@@ -1,75 +1,133 @@
-"""Classification heads on embeddings: a trained logistic head, or the classifier of an existing model.
+"""ClassificationHead: a linear classifier on embeddings, trained here or taken from an existing model.
 
 :class:`ClassificationHead` is a linear layer ``logits = x W^T + b`` with ``id2label``. :meth:`fit` trains
 it as multinomial logistic regression (L2 penalty, full-batch L-BFGS in float64, deterministic) on
-standardised features and folds the standardisation back into ``W`` and ``b``. It saves as
-``head.safetensors`` (tensors) plus ``head_config.json`` (labels, sizes, the pooling it expects).
-
+standardised features and folds the standardisation back into ``W`` and ``b``. It is a
+``PreTrainedModel`` (model_type ``latent_classification_head``) and shares the package's one artifact
+contract: ``save_pretrained`` / ``from_pretrained`` / ``push_to_hub`` as for bridges. Folders saved by
+0.1.0 (``head.safetensors`` + ``head_config.json``) still load, with the same checks.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
 
 from ..core.logistic import _fit_logistic
 from ..core.validation import as_tensor, check_matrix
 from ..encoding.reference import EncoderRef
 from ..errors import BridgeInputError, CheckpointError
+from .cards import (
+    REPO_PLACEHOLDER,
+    CardInfo,
+    classification_task,
+    example_inputs,
+    load_encoder_call,
+    short_name,
+)
+from .checkpoint import CONFIG_NAME, build_config, compare_tensors, expected_tensors, read_header, read_json
+from .configs import ClassificationHeadConfig
+from .hub_mixin import HubCardMixin
 
+#: Files of a head saved by hf_latent_bridge 0.1.0.
 HEAD_WEIGHTS_NAME = "head.safetensors"
 
 
 HEAD_CONFIG_NAME = "head_config.json"
 
 
-class ClassificationHead(nn.Module):
+class ClassificationHead(HubCardMixin, PreTrainedModel):
     """Linear classifier on embeddings of size ``input_dim`` with ``num_labels`` outputs.
+
+    Build one with :meth:`fit`, :func:`~hf_latent_bridge.head_from_classifier`, from a
+    :class:`~hf_latent_bridge.models.configs.ClassificationHeadConfig`, or as
+    ``ClassificationHead(input_dim, num_labels, id2label=..., pooling=..., encoder=..., fit_report=...)``.
 
     Args:
         input_dim / num_labels: shapes of ``weight`` ``(num_labels, input_dim)`` and ``bias``.
         id2label: class names by index (defaults to ``LABEL_i``).
         pooling: the pooling of the embeddings the head was trained on (checked against bridges).
-        encoder: where those embeddings came from (an :class:`EncoderRef` as a dict), when known.
+        encoder: where those embeddings came from (an :class:`EncoderRef` or its dict), when known.
         fit_report: training diagnostics (loss, iterations, regularisation).
     """
 
+    config_class = ClassificationHeadConfig
+    base_model_prefix = "classification_head"
+    main_input_name = "embeddings"
+    _keys_to_ignore_on_load_unexpected = None
+
     def __init__(
         self,
-        input_dim: int,
-        num_labels: int,
+        config: ClassificationHeadConfig | int,
+        num_labels: int | None = None,
         *,
         id2label: dict[int, str] | None = None,
         pooling: str | None = None,
         encoder: EncoderRef | dict[str, Any] | str | None = None,
         fit_report: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__()
-        for name, value in (("input_dim", input_dim), ("num_labels", num_labels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise BridgeInputError(f"{name} must be a positive integer, got {value!r}.")
-        if num_labels < 2:
-            raise BridgeInputError("a classification head needs at least 2 labels.")
-        self.input_dim = input_dim
-        self.num_labels = num_labels
-        self.id2label = _check_id2label(id2label, num_labels)
-        self.pooling = pooling
-        ref = EncoderRef.from_any(encoder)
-        self.encoder = None if ref is None else ref.to_dict()
-        self.fit_report = fit_report
-        self.weight = nn.Parameter(torch.zeros(num_labels, input_dim), requires_grad=False)
-        self.bias = nn.Parameter(torch.zeros(num_labels), requires_grad=False)
+        if not isinstance(config, ClassificationHeadConfig):
+            config = _new_config(config, num_labels, id2label, pooling, encoder, fit_report)
+        if config.input_dim is None:
+            raise CheckpointError(
+                "this ClassificationHeadConfig has no input_dim: it does not describe a head. Create heads "
+                "with ClassificationHead.fit(embeddings, labels) or ClassificationHead(input_dim, num_labels)."
+            )
+        super().__init__(config)
+        self.weight = nn.Parameter(torch.empty(config.num_labels, config.input_dim), requires_grad=False)
+        self.bias = nn.Parameter(torch.empty(config.num_labels), requires_grad=False)
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # Loading refuses checkpoints that miss a tensor, so these zeros only reach heads built by hand.
+        if module is self:
+            init.zeros_(self.weight)
+            init.zeros_(self.bias)
+
+    # ------------------------------------------------------------------ what it is
+    @property
+    def input_dim(self) -> int:
+        return self.config.input_dim
+
+    @property
+    def num_labels(self) -> int:
+        return self.config.num_labels
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return dict(self.config.id2label)
+
+    @id2label.setter
+    def id2label(self, id2label: dict[int, str] | list[str]) -> None:
+        labels = dict(enumerate(id2label)) if isinstance(id2label, (list, tuple)) else id2label
+        checked = ClassificationHeadConfig(input_dim=self.input_dim, id2label=labels)
+        self.config.id2label, self.config.label2id = checked.id2label, checked.label2id
 
     @property
     def label2id(self) -> dict[str, int]:
-        return {label: i for i, label in self.id2label.items()}
+        return {label: i for i, label in self.config.id2label.items()}
+
+    @property
+    def pooling(self) -> str | None:
+        return self.config.pooling
+
+    @property
+    def encoder(self) -> dict[str, Any] | None:
+        """Where the embeddings the head was trained on came from (an :class:`EncoderRef` as a dict)."""
+        return self.config.encoder
+
+    @property
+    def fit_report(self) -> dict[str, Any] | None:
+        return self.config.fit_report
 
     # ------------------------------------------------------------------ inference
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
@@ -81,7 +139,8 @@ class ClassificationHead(nn.Module):
         """Checked logits for a tensor or array of embeddings."""
         x = as_tensor(embeddings, "embeddings")
         check_matrix(x, "embeddings", self.input_dim)
-        return self(x)
+        with torch.no_grad():
+            return check_output(self(x), "logits")
 
     def predict_proba(self, embeddings: Any) -> torch.Tensor:
         """Class probabilities (softmax of the logits)."""
@@ -163,93 +222,122 @@ class ClassificationHead(nn.Module):
         with torch.no_grad():
             head.weight.copy_(folded_weight.to(torch.float32))
             head.bias.copy_(folded_bias.to(torch.float32))
-        return head
+        return head.eval()
 
-    # ------------------------------------------------------------------ persistence
-    def config_dict(self) -> dict[str, Any]:
-        return {
-            "input_dim": self.input_dim,
-            "num_labels": self.num_labels,
-            "id2label": {str(k): v for k, v in self.id2label.items()},
-            "pooling": self.pooling,
-            "encoder": self.encoder,
-            "fit_report": self.fit_report,
-        }
+    # ------------------------------------------------------------------ sharing
+    def card_info(self) -> CardInfo:
+        encoder = EncoderRef.from_any(self.encoder)
+        labels = [self.config.id2label[i] for i in range(self.num_labels)]
+        parameters: dict[str, Any] = {"input dimension": self.input_dim, "classes": self.num_labels}
+        report = self.fit_report or {}
+        for key, label in (
+            ("C", "C (inverse L2 strength)"),
+            ("num_samples", "training examples"),
+            ("source", "taken from"),
+        ):
+            if key in report:
+                parameters[label] = report[key]
+        parameters["library version"] = self.config.library_version
+        imports, inputs = example_inputs(encoder)
+        return CardInfo(
+            title=f"Classification head: {self.num_labels} classes on {short_name(encoder)} embeddings",
+            summary=(
+                "A linear classifier (multinomial logistic regression) on one encoder's embeddings. Use it on "
+                "that encoder's embeddings, or on another encoder's embeddings translated by a latent bridge "
+                "into this encoder's space (`StitchedModel.from_parts(bridge, head)`)."
+            ),
+            usage=(
+                f"{imports}from hf_latent_bridge import ClassificationHead, load_encoder\n\n"
+                f'head = ClassificationHead.from_pretrained("{REPO_PLACEHOLDER}")\n'
+                f"encoder = {load_encoder_call(encoder, self.pooling)}\n"
+                f"probabilities = head.predict_proba(encoder.embed({inputs}))\n"
+                "labels = [head.id2label[int(i)] for i in probabilities.argmax(-1)]"
+            ),
+            source=encoder,
+            parameters=parameters,
+            classes=labels,
+            metrics=self.config.metrics or {},
+            task=classification_task(encoder),
+            tags=["latent-bridge", "classification-head"],
+            limitations=(
+                "The head is only as good as the embeddings it gets: feed it embeddings of the encoder (and "
+                "pooling) it was trained on, or of a bridge whose target is that encoder."
+            ),
+        )
 
     @classmethod
-    def from_config_dict(cls, config: dict[str, Any]) -> ClassificationHead:
-        try:
-            id2label = {int(k): v for k, v in config["id2label"].items()}
-            return cls(
-                int(config["input_dim"]),
-                int(config["num_labels"]),
-                id2label=id2label,
-                pooling=config.get("pooling"),
-                encoder=config.get("encoder"),
-                fit_report=config.get("fit_report"),
-            )
-        except (KeyError, TypeError, ValueError) as error:
-            raise CheckpointError(
-                f"head config {config!r} is incomplete or malformed ({error}); re-save the head."
-            ) from error
-
-    def save_pretrained(self, save_directory: str | os.PathLike) -> None:
-        """Write ``head.safetensors`` and ``head_config.json`` into ``save_directory``."""
-        folder = Path(save_directory)
-        folder.mkdir(parents=True, exist_ok=True)
-        tensors = {
-            "weight": self.weight.detach().cpu().contiguous(),
-            "bias": self.bias.detach().cpu().contiguous(),
-        }
-        save_file(tensors, str(folder / HEAD_WEIGHTS_NAME), metadata={"format": "pt"})
-        (folder / HEAD_CONFIG_NAME).write_text(json.dumps(self.config_dict(), indent=2), encoding="utf-8")
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any):
+        """Load a head (local folder or Hub repo, ``revision=``, ``subfolder=``), with the strict checks of
+        every model of the package; a folder saved by 0.1.0 (``head_config.json`` + ``head.safetensors``)
+        loads too."""
+        folder = Path(pretrained_model_name_or_path) / str(kwargs.get("subfolder") or "")
+        if (folder / HEAD_CONFIG_NAME).is_file() and not (folder / CONFIG_NAME).exists():
+            return cls._from_v0_1_0(folder, wants_info=kwargs.get("output_loading_info", False))
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike) -> ClassificationHead:
-        """Load a head written by :meth:`save_pretrained`; refuses missing, extra or mis-shaped tensors."""
-        folder = Path(directory)
-        config_file, weights_file = folder / HEAD_CONFIG_NAME, folder / HEAD_WEIGHTS_NAME
-        if not config_file.is_file() or not weights_file.is_file():
+    def _from_v0_1_0(cls, folder: Path, wants_info: bool = False):
+        where = str(folder)
+        weights = folder / HEAD_WEIGHTS_NAME
+        if not weights.is_file():
             raise CheckpointError(
-                f"{folder} holds no classification head ({HEAD_CONFIG_NAME} and {HEAD_WEIGHTS_NAME} are "
-                "needed); save one with ClassificationHead.save_pretrained."
+                f"{where} has {HEAD_CONFIG_NAME} but no {HEAD_WEIGHTS_NAME}; save the head again."
             )
-        head = cls.from_config_dict(json.loads(config_file.read_text(encoding="utf-8")))
+        fields = read_json(folder / HEAD_CONFIG_NAME, where)
+        config = build_config(ClassificationHeadConfig.from_fields, fields, where)
+        compare_tensors(expected_tensors(cls, config, where), read_header(weights, where), where)
         try:
-            tensors = load_file(str(weights_file))
-        except Exception as error:  # safetensors raises its own error types for corrupt files
-            raise CheckpointError(f"{weights_file} cannot be read ({error}); save the head again.") from error
-        head.load_tensors(tensors, str(weights_file))
-        return head
-
-    def load_tensors(self, tensors: dict[str, torch.Tensor], where: str) -> None:
-        """Copy ``weight`` and ``bias`` in, refusing missing, unexpected or mis-shaped tensors."""
-        expected = {"weight": tuple(self.weight.shape), "bias": tuple(self.bias.shape)}
-        missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
-        if missing or unexpected:
-            raise CheckpointError(
-                f"{where} is not a complete classification head (missing: {missing}, unexpected: "
-                f"{unexpected}); re-save the head."
-            )
-        for key, shape in expected.items():
-            if tuple(tensors[key].shape) != shape:
-                raise CheckpointError(
-                    f"{where}: tensor {key!r} has shape {tuple(tensors[key].shape)} but the config says {shape}."
-                )
-        with torch.no_grad():
-            self.weight.copy_(tensors["weight"])
-            self.bias.copy_(tensors["bias"])
+            tensors = load_file(str(weights))
+        except SafetensorError as error:
+            raise CheckpointError(f"{weights} cannot be read ({error}); save the head again.") from error
+        head = cls(config)
+        head.load_state_dict(tensors, strict=True)
+        head._check_loaded_tensors(where)
+        head.eval()
+        info = {"missing_keys": [], "unexpected_keys": [], "mismatched_keys": [], "error_msgs": []}
+        return (head, info) if wants_info else head
 
     def extra_repr(self) -> str:
         return f"input_dim={self.input_dim}, num_labels={self.num_labels}, pooling={self.pooling!r}"
 
 
-def _check_id2label(id2label: dict[int, str] | None, num_labels: int) -> dict[int, str]:
+def check_output(values: torch.Tensor, name: str) -> torch.Tensor:
+    """``values`` if all finite; else :class:`BridgeInputError` (inputs too large for the weights)."""
+    if not bool(torch.isfinite(values).all()):
+        raise BridgeInputError(
+            f"computing the {name} overflowed to Inf or NaN: the inputs are too large for this model's weights "
+            "(or the weights are damaged). Check the inputs' scale, or reload the model."
+        )
+    return values
+
+
+def _new_config(
+    input_dim: Any,
+    num_labels: Any,
+    id2label: dict[int, str] | None,
+    pooling: str | None,
+    encoder: EncoderRef | dict[str, Any] | str | None,
+    fit_report: dict[str, Any] | None,
+) -> ClassificationHeadConfig:
+    for name, value in (("input_dim", input_dim), ("num_labels", num_labels)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise BridgeInputError(f"{name} must be a positive integer, got {value!r}.")
+    if num_labels < 2:
+        raise BridgeInputError("a classification head needs at least 2 labels.")
     if id2label is None:
-        return {i: f"LABEL_{i}" for i in range(num_labels)}
-    labels = {int(k): str(v) for k, v in id2label.items()}
+        id2label = {i: f"LABEL_{i}" for i in range(num_labels)}
+    try:
+        labels = {int(k): v for k, v in id2label.items()}
+    except (TypeError, ValueError, AttributeError):
+        raise BridgeInputError(f"id2label must map class indices to names, got {id2label!r}.") from None
     if sorted(labels) != list(range(num_labels)):
         raise BridgeInputError(
             f"id2label must name every class 0..{num_labels - 1} exactly once, got keys {sorted(labels)}."
         )
-    return labels
+    return ClassificationHeadConfig(
+        input_dim=input_dim,
+        id2label=labels,
+        pooling=pooling,
+        encoder=EncoderRef.from_any(encoder),
+        fit_report=fit_report,
+    )

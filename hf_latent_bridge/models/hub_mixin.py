@@ -1,24 +1,32 @@
-"""Sharing on the Hub: one-commit pushes with a generated model card, and strict, verified loading.
+"""One artifact contract for every model of the package: save, push and load, with the same checks.
 
 :class:`HubCardMixin` goes in front of ``PreTrainedModel`` in a model's bases
-(``class LatentBridge(HubCardMixin, PreTrainedModel)``). It replaces transformers' ``push_to_hub``
-(which writes a generic card) with the ``huggingface_hub`` mixin pattern: save to a temporary folder,
-render the card, upload the folder as ONE commit. A README the user wrote is kept unless they pass
-``overwrite_model_card=True``. Its ``from_pretrained`` downloads only ``config.json`` and safetensors
-files, checks that the repo holds this kind of model, verifies every LFS file against its sha256, and
-turns the Hub's errors (unknown repo or revision, offline cache miss, corrupt file) into
-:class:`~hf_latent_bridge.errors.CheckpointError` messages that say what to do.
+(``class LatentBridge(HubCardMixin, PreTrainedModel)``). A model class provides two things:
 
-Any ``PreTrainedModel`` subclass can use the mixin; it needs a model card, either through
-:func:`~hf_latent_bridge.model_card.card_info_for` (bridges, anchor spaces) or its own
-``card_info()`` returning a :class:`~hf_latent_bridge.model_card.CardInfo`.
+- ``card_info()``: what its model card says (a :class:`~hf_latent_bridge.models.cards.CardInfo`);
+- ``_check_loaded_tensors(where)``: the invariants its loaded tensors must hold (the mixin's own
+  check, that every floating tensor is finite, runs through ``super()``).
+
+In return it gets:
+
+- ``save_pretrained``: config, safetensors and the model card (README.md), written beside the folder
+  and swapped in atomically (:func:`hf_latent_bridge.files.update_folder`): a failure or a kill leaves
+  the previous save loadable; the user's own files in the folder are kept, and a file of theirs that
+  would be replaced (their README stays; their ``modeling_latent_bridge.py``, a file where the folder
+  should be) is refused unless ``overwrite=True``;
+- ``push_to_hub``: the same files as ONE commit; a README the user wrote on the Hub is kept unless
+  ``overwrite_model_card=True``;
+- ``from_pretrained`` (a folder, or a Hub repo with ``revision=`` and ``subfolder=``): downloads only
+  ``config.json`` and the safetensors, verifies them against the Hub's hashes, checks the config
+  (:mod:`.checkpoint`), compares the stored tensors' names, dtypes and shapes with what the config
+  describes before anything is loaded, then checks the loaded values. Every refusal is a
+  :class:`~hf_latent_bridge.errors.CheckpointError` that says what to do.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import re
@@ -28,6 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import torch
 from huggingface_hub import CommitInfo, HfApi, ModelCard, hf_hub_download, snapshot_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
@@ -36,25 +45,45 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
+from safetensors import SafetensorError
 
-from ..errors import BridgeInputError, CheckpointError
-from .cards import CardInfo, card_info_for, is_generated_card, render_model_card
+from ..errors import BridgeInputError, CheckpointError, OutputError
+from ..files import update_folder
+from . import modeling_latent_bridge
+from .cards import CardInfo, is_generated_card, is_hub_id, render_model_card
+from .checkpoint import (
+    CONFIG_NAME,
+    MAX_JSON_BYTES,
+    SHARD_PATTERN,
+    WEIGHTS_INDEX_NAME,
+    WEIGHTS_NAME,
+    build_config,
+    check_checkpoint,
+    local_folder,
+    read_config_dict,
+    read_json,
+)
 
 logger = logging.getLogger(__name__)
-
-
-CONFIG_NAME = "config.json"
 
 
 CARD_NAME = "README.md"
 
 
+#: The standalone modeling code that ``remote_code=True`` saves ship.
+REMOTE_CODE_NAME = Path(modeling_latent_bridge.__file__).name
+
+
 #: What a load downloads: never pickles, never code.
-LOAD_PATTERNS = (CONFIG_NAME, "*.safetensors", "*.safetensors.index.json")
+LOAD_PATTERNS = (CONFIG_NAME, WEIGHTS_NAME, "model-*-of-*.safetensors", WEIGHTS_INDEX_NAME)
 
 
 #: Files a push replaces wholesale, so a repo never mixes weights (or code) of two pushes.
 REPLACED_ON_PUSH = ("*.safetensors", "*.safetensors.index.json", "*.py")
+
+
+#: Files of a 0.1.0 ClassificationHead save, replaced when a new save goes to the same folder.
+LEGACY_HEAD_FILES = ("head_config.json", "head.safetensors")
 
 
 #: Keyword arguments of ``from_pretrained`` that concern the download, not the model.
@@ -65,28 +94,89 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class HubCardMixin:
-    """One-commit ``push_to_hub`` with a model card, and verified ``from_pretrained``.
+    """Save (atomic, with a card), push (one commit) and strict ``from_pretrained`` for a PreTrainedModel.
 
-    Mix in before ``PreTrainedModel``. Subclasses may define ``card_info()`` to describe themselves.
+    Mix in before ``PreTrainedModel``; subclasses define ``card_info()`` and may extend
+    ``_check_loaded_tensors()``.
     """
 
-    # ------------------------------------------------------------------ cards
+    # ------------------------------------------------------------------ what each model describes
     def card_info(self) -> CardInfo:
-        """What the model card says; override for new model types."""
-        return card_info_for(self)
+        """What the model card says; every model class defines its own."""
+        raise NotImplementedError(f"{type(self).__name__} must define card_info() returning a CardInfo.")
+
+    def _check_loaded_tensors(self, where: str) -> None:
+        """Refuse loaded tensors the model cannot compute with. Here: every floating tensor is finite;
+        subclasses add the invariants of their maths (calling ``super()``)."""
+        for name, tensor in self.state_dict().items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise CheckpointError(
+                    f"{where}: tensor {name!r} holds NaN or Inf values, so every output would be garbage. "
+                    "The file was damaged or saved from a broken model: download it again "
+                    "(force_download=True), or fit and save the model again."
+                )
 
     def model_card(self, repo_id: str | None = None, remote_code: bool = False) -> ModelCard:
-        """The model card this model would be pushed with."""
+        """The model card of this model (``repo_id``: the repo or folder its code examples load)."""
         return render_model_card(self.card_info(), repo_id=repo_id, remote_code=remote_code)
 
     # ------------------------------------------------------------------ saving
-    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> Any:
-        """``PreTrainedModel.save_pretrained`` plus ``remote_code=True``: also copy the modeling code and
-        write ``auto_map`` so that ``AutoModel.from_pretrained(..., trust_remote_code=True)`` loads the
-        folder without this package (see the model card for the trade-off)."""
-        remote_code = kwargs.pop("remote_code", False)
-        with _auto_classes(self, remote_code, save_directory):
-            return super().save_pretrained(save_directory, *args, **kwargs)
+    def save_pretrained(
+        self,
+        save_directory: str | os.PathLike,
+        *,
+        remote_code: bool = False,
+        overwrite: bool = False,
+        overwrite_model_card: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """Save ``config.json``, ``model.safetensors`` and the model card (README.md) to a folder.
+
+        The files are written beside the folder and swapped in atomically: a failure or a kill at any
+        point leaves the previous save whole and loadable, with no debris. Other files in the folder
+        are kept. A README.md of the user's own (without the generated-card marker) is kept unless
+        ``overwrite_model_card``.
+
+        Args:
+            remote_code: also copy the modeling code and write ``auto_map`` so that
+                ``AutoModel.from_pretrained(..., trust_remote_code=True)`` loads the folder without this
+                package (see the model card for the trade-off).
+            overwrite: allow replacing a file of the user's that has a name this save writes (e.g. their
+                own ``modeling_latent_bridge.py`` or ``config.json``), or a file where the folder should be.
+            kwargs: passed to ``PreTrainedModel.save_pretrained`` (e.g. ``max_shard_size``).
+
+        Raises:
+            OutputError: if a file of the user's would be replaced without ``overwrite``, or the folder
+                cannot be written.
+        """
+        for option in ("push_to_hub", "variant"):
+            if kwargs.get(option):
+                raise BridgeInputError(
+                    f"save_pretrained does not take {option}= here: save to a folder, then call "
+                    "push_to_hub(repo_id) to share it."
+                )
+        if kwargs.get("safe_serialization") is False:
+            raise BridgeInputError("models of this package are saved as safetensors only (never pickle).")
+        target = Path(save_directory).expanduser()
+        owned, users_readme = package_files(target, overwrite_model_card)
+        card = None if users_readme else self.model_card(target.name, remote_code=remote_code)
+        try:
+            with update_folder(target, owned, overwrite=overwrite) as staging:
+                self._write_files(staging, remote_code=remote_code, card=card, **kwargs)
+        except (OSError, SafetensorError) as error:
+            raise OutputError(
+                f"saving to {target} failed ({type(error).__name__}: {error}); the folder was left as it was. "
+                "Free some space or choose another folder, then save again."
+            ) from error
+
+    def _write_files(
+        self, folder: str | os.PathLike, *, remote_code: bool, card: ModelCard | None, **kwargs: Any
+    ) -> None:
+        """Write the model's files into an empty ``folder``."""
+        with _auto_classes(self, remote_code, folder):
+            super().save_pretrained(folder, **kwargs)
+        if card is not None:
+            card.save(os.path.join(folder, CARD_NAME))
 
     def push_to_hub(
         self,
@@ -122,9 +212,8 @@ class HubCardMixin:
             api.create_branch(repo_id, branch=revision, token=token, exist_ok=True)
 
         existing = _existing_card(repo_id, revision, token)
-        write_card = existing is None or is_generated_card(existing) or overwrite_model_card
         card = None
-        if write_card:
+        if existing is None or is_generated_card(existing) or overwrite_model_card:
             card = self.model_card(repo_id, remote_code=remote_code)
             for tag in tags or ():
                 if tag not in card.data.tags:
@@ -136,9 +225,7 @@ class HubCardMixin:
             )
 
         with tempfile.TemporaryDirectory(prefix="hlb-push-") as folder:
-            self.save_pretrained(folder, max_shard_size=max_shard_size, remote_code=remote_code)
-            if card is not None:
-                card.save(os.path.join(folder, CARD_NAME))
+            self._write_files(folder, remote_code=remote_code, card=card, max_shard_size=max_shard_size)
             return api.upload_folder(
                 repo_id=repo_id,
                 folder_path=folder,
@@ -154,53 +241,144 @@ class HubCardMixin:
     # ------------------------------------------------------------------ loading
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any):
-        """Load from a local folder or a Hub repo (``revision=`` a branch or commit sha).
+        """Load from a local folder or a Hub repo (``revision=`` a branch or commit sha, ``subfolder=``).
 
-        Refuses a folder or repo holding another kind of model, missing or unexpected tensors, and
-        files whose content does not match the hashes the Hub recorded. Honours ``HF_HUB_OFFLINE=1``
-        (loads what is cached).
+        Refuses a folder or repo holding another kind of model, an invalid config, stored tensors that
+        differ in name, dtype or shape from what the config describes (checked on the file headers,
+        before anything is allocated), non-finite or inconsistent tensors, and files whose content does
+        not match the hashes the Hub recorded. Honours ``HF_HUB_OFFLINE=1`` (loads what is cached).
         """
-        name = str(pretrained_model_name_or_path)
+        name = os.fspath(pretrained_model_name_or_path)
+        subfolder = str(kwargs.pop("subfolder", None) or "").strip("/")
         wants_info = kwargs.pop("output_loading_info", False)
         kwargs.pop("trust_remote_code", None)  # this class's own code is used; nothing is downloaded to run
-        if os.path.isdir(name) or kwargs.get("subfolder"):
-            folder, commit = name, None
-        else:
-            options = {k: kwargs.pop(k) for k in _DOWNLOAD_KWARGS if k in kwargs}
-            folder, commit = download_checkpoint(name, **options)
-        check_model_type(folder, cls.config_class.model_type, name)
-        if "config" not in kwargs:
-            kwargs["config"] = _load_config(cls.config_class, folder, name)
+        download = {k: kwargs.pop(k) for k in _DOWNLOAD_KWARGS if k in kwargs}
+        where = f"{name}/{subfolder}" if subfolder else name
+        folder, commit = _checkpoint_folder(name, subfolder, download)
+
+        data = read_config_dict(folder, cls.config_class.model_type, where)
+        config = kwargs.pop("config", None) or build_config(cls.config_class.from_dict, data, where)
+        check_checkpoint(cls, config, folder, where)
         try:
-            model, info = super().from_pretrained(folder, *args, output_loading_info=True, **kwargs)
-        except CheckpointError:
-            raise
-        except Exception as error:  # safetensors' own error type derives from Exception only
-            text = f"{type(error).__name__} {error}".lower()
-            if "mismatch" in text or "shape" in text:
-                raise CheckpointError(
-                    f"the tensors of {name} do not match the dimensions in its config.json ({error}); the "
-                    "config or the weights were edited or mixed up."
-                ) from error
-            if any(s in text for s in ("safetensor", "header", "deserializ", "incomplete", "invalid", "eof")):
-                raise CheckpointError(
-                    f"the tensors of {name} cannot be read ({type(error).__name__}: {error}); the file is "
-                    "corrupt or truncated: download it again (force_download=True) or re-save the model."
-                ) from error
-            raise
+            model, info = super().from_pretrained(
+                str(folder), *args, config=config, output_loading_info=True, **kwargs
+            )
+        except SafetensorError as error:
+            raise CheckpointError(
+                f"the tensors of {where} cannot be read ({error}); the file is corrupt: download it again "
+                "(force_download=True) or re-save the model."
+            ) from error
         problems = {k: sorted(v) for k, v in info.items() if k != "error_msgs" and v}
         if problems or info.get("error_msgs"):
             details = "; ".join(
                 f"{k.replace('_', ' ')}: {', '.join(map(str, v))}" for k, v in problems.items()
             )
             raise CheckpointError(
-                f"{name} is not a complete {cls.__name__} checkpoint ({details or info['error_msgs']}). "
+                f"{where} is not a complete {cls.__name__} checkpoint ({details or info['error_msgs']}). "
                 "Re-save it with save_pretrained, or check that the repo holds this kind of model."
             )
-        if folder != name:
+        model._check_loaded_tensors(where)
+        if commit is not None:
             model.config._name_or_path = name
             model.config._commit_hash = commit
         return (model, info) if wants_info else model
+
+
+def _checkpoint_folder(name: str, subfolder: str, download: dict[str, Any]) -> tuple[Path, str | None]:
+    """The local folder holding the checkpoint (downloaded if ``name`` is a Hub repo), and its commit."""
+    where = f"{name}/{subfolder}" if subfolder else name
+    local = local_folder(name, subfolder)
+    if local is not None:
+        if not local.is_dir():
+            raise CheckpointError(f"{where} is not a folder: {name} has no subfolder {subfolder!r}.")
+        return local, None
+    if not is_hub_id(name):
+        raise CheckpointError(
+            f"{name} is neither a folder on this machine nor a Hub repo id ('namespace/name'); check the path."
+        )
+    snapshot, commit = download_checkpoint(name, subfolder=subfolder, **download)
+    folder = Path(snapshot) / subfolder if subfolder else Path(snapshot)
+    if not folder.is_dir():
+        raise CheckpointError(
+            f"{where}: the repo at commit {commit} has no subfolder {subfolder!r} holding a saved model; check "
+            "the subfolder and the revision."
+        )
+    return folder, commit
+
+
+def package_files(folder: Path, overwrite_model_card: bool = False) -> tuple[set[str], bool]:
+    """The entries of ``folder`` that a save of this package wrote (a new save replaces them), and
+    whether the folder holds a README.md of the user's own (kept: no card is written then).
+
+    ``config.json`` is the package's if its ``model_type`` is one of the package's models; then so are
+    ``model*.safetensors`` (and the index), and ``modeling_latent_bridge.py`` if the config's
+    ``auto_map`` points to it. A README.md is the package's if it carries the generated-card marker.
+    """
+    if not folder.is_dir():
+        return set(), False
+    names = set(os.listdir(folder))
+    owned: set[str] = set()
+    config = _package_config(folder / CONFIG_NAME)
+    if config is not None:
+        owned.add(CONFIG_NAME)
+        owned |= {n for n in names if n in (WEIGHTS_NAME, WEIGHTS_INDEX_NAME) or SHARD_PATTERN.match(n)}
+        auto_map = config.get("auto_map") if isinstance(config.get("auto_map"), dict) else {}
+        stem = REMOTE_CODE_NAME.removesuffix(".py")
+        if any(str(v).startswith(f"{stem}.") for v in auto_map.values()):
+            owned.add(REMOTE_CODE_NAME)
+    code = folder / REMOTE_CODE_NAME
+    if code.is_file() and _same_bytes(code, Path(modeling_latent_bridge.__file__)):
+        owned.add(REMOTE_CODE_NAME)
+    if _is_legacy_head(folder):
+        owned |= set(LEGACY_HEAD_FILES) & names
+    readme, users_readme = folder / CARD_NAME, False
+    if os.path.lexists(readme):
+        if overwrite_model_card or (readme.is_file() and is_generated_card(_head_text(readme))):
+            owned.add(CARD_NAME)
+        else:
+            users_readme = True
+    return owned, users_readme
+
+
+def _package_config(path: Path) -> dict[str, Any] | None:
+    if not path.is_file() or path.is_symlink():
+        return None
+    try:
+        data = read_json(path, str(path.parent))
+    except (CheckpointError, OSError):
+        return None
+    return data if data.get("model_type") in _package_model_types() else None
+
+
+def _package_model_types() -> set[str]:
+    types, pending = set(), [HubCardMixin]
+    while pending:
+        for subclass in pending.pop().__subclasses__():
+            pending.append(subclass)
+            model_type = getattr(getattr(subclass, "config_class", None), "model_type", None)
+            if model_type:
+                types.add(model_type)
+    return types
+
+
+def _is_legacy_head(folder: Path) -> bool:
+    path = folder / LEGACY_HEAD_FILES[0]
+    if not path.is_file() or path.is_symlink():
+        return False
+    try:
+        data = read_json(path, str(folder))
+    except (CheckpointError, OSError):
+        return False
+    return {"input_dim", "num_labels", "id2label"} <= set(data)
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
+
+
+def _head_text(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return handle.read(MAX_JSON_BYTES).decode("utf-8", errors="replace")
 
 
 @contextlib.contextmanager
@@ -247,12 +425,16 @@ def download_checkpoint(
     cache_dir: str | os.PathLike | None = None,
     force_download: bool = False,
     local_files_only: bool = False,
+    subfolder: str = "",
 ) -> tuple[str, str | None]:
     """Download (or find in the cache) a model's config and safetensors; verify them.
 
-    Returns the local snapshot folder and its commit sha.
+    Returns the local snapshot folder (the repo's root; the model is in ``subfolder`` of it) and its
+    commit sha.
     """
-    where = f"{repo_id!r}" + (f" at revision {revision!r}" if revision else "")
+    where = f"{repo_id!r}" + (f" (subfolder {subfolder!r})" if subfolder else "")
+    where += f" at revision {revision!r}" if revision else ""
+    prefix = f"{subfolder}/" if subfolder else ""
     try:
         folder = snapshot_download(
             repo_id,
@@ -261,7 +443,7 @@ def download_checkpoint(
             cache_dir=cache_dir,
             force_download=force_download,
             local_files_only=local_files_only,
-            allow_patterns=list(LOAD_PATTERNS),
+            allow_patterns=[prefix + pattern for pattern in LOAD_PATTERNS],
         )
     except RevisionNotFoundError as error:
         raise CheckpointError(
@@ -270,8 +452,8 @@ def download_checkpoint(
         ) from error
     except RepositoryNotFoundError as error:
         raise CheckpointError(
-            f"repository {repo_id!r} was not found. Check the id; if it is private, pass token= (or set "
-            "HF_TOKEN) with read access."
+            f"repository {repo_id!r} was not found on the Hub, and there is no local folder of that name. "
+            "Check the id; if it is private, pass token= (or set HF_TOKEN) with read access."
         ) from error
     except LocalEntryNotFoundError as error:
         raise CheckpointError(
@@ -279,14 +461,13 @@ def download_checkpoint(
             "or no connection). Download it once while online, or unset HF_HUB_OFFLINE."
         ) from error
     except (HfHubHTTPError, OSError) as error:
-        if "consistency check" in str(error).lower():
-            raise CheckpointError(
-                f"a file of {where} arrived with the wrong size ({error}); it is truncated on the server or "
-                "in transit. Try again with force_download=True; if it persists the repo is damaged."
-            ) from error
-        raise
+        raise CheckpointError(
+            f"downloading {where} failed ({type(error).__name__}: {error}). A file that arrived with the wrong "
+            "size or a dropped connection: try again with force_download=True; if it persists, the repo is "
+            "damaged or the Hub unreachable."
+        ) from error
     commit = Path(folder).name
-    verify_snapshot(folder, where)
+    verify_snapshot(Path(folder) / subfolder if subfolder else folder, where)
     return folder, commit
 
 
@@ -304,6 +485,8 @@ def verify_snapshot(folder: str | os.PathLike, where: str = "the download") -> N
     The Hub cache stores an LFS file as ``blobs/<sha256>``; a file whose content hashes differently was
     damaged on the server, in transit or on disk.
     """
+    if not Path(folder).is_dir():
+        return
     for path in sorted(Path(folder).iterdir()):
         blob = path.resolve()
         if not path.is_file() or not _SHA256.match(blob.name):
@@ -318,36 +501,3 @@ def verify_snapshot(folder: str | os.PathLike, where: str = "the download") -> N
                 f"got {digest.hexdigest()[:12]}...): the file is corrupt. Download it again with "
                 "force_download=True; if the error persists, the copy on the Hub is damaged: re-push it."
             )
-
-
-def _load_config(config_class: Any, folder: str, name: str) -> Any:
-    """The config of ``folder``, its option errors reported as a bad checkpoint."""
-    try:
-        return config_class.from_pretrained(folder)
-    except BridgeInputError as error:
-        raise CheckpointError(
-            f"{name}/{CONFIG_NAME} holds an invalid setting: {error} Re-save the model, or fix the file."
-        ) from error
-
-
-def check_model_type(folder: str | os.PathLike, expected: str, name: str) -> None:
-    """Refuse a folder whose config.json describes another kind of model, before loading tensors."""
-    config_path = Path(folder) / CONFIG_NAME
-    if not config_path.is_file():
-        raise CheckpointError(f"{name} has no {CONFIG_NAME}: it is not a saved {expected} model.")
-    try:
-        model_type = json.loads(config_path.read_text(encoding="utf-8")).get("model_type")
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise CheckpointError(
-            f"{name}/{CONFIG_NAME} is not valid JSON ({error}): the file is corrupt."
-        ) from error
-    if model_type != expected:
-        raise CheckpointError(
-            f"{name} holds a {model_type!r} model, not a {expected!r}. Load it with the class made for it "
-            f"(e.g. transformers.AutoModel), or point to a repo saved by hf_latent_bridge."
-        )
-    if not any(Path(folder).glob("*.safetensors")):
-        raise CheckpointError(
-            f"{name} has no .safetensors file; only safetensors are loaded (never pickle). Re-save it with "
-            "save_pretrained."
-        )

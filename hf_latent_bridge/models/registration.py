@@ -10,12 +10,13 @@ from transformers import AutoConfig, AutoModel
 
 from .anchor_space import AnchorSpace
 from .bridge import LatentBridge
+from .head import ClassificationHead
 from .pipeline import register_pipeline
 from .stitched import StitchedModel
 
 
 def register() -> None:
-    for model_class in (LatentBridge, AnchorSpace, StitchedModel):
+    for model_class in (LatentBridge, AnchorSpace, ClassificationHead, StitchedModel):
         config_class = model_class.config_class
         AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
         AutoModel.register(config_class, model_class, exist_ok=True)

@@ -10,12 +10,12 @@ check that runs before any compute.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import PreTrainedModel
-from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from ..core.validation import as_tensor, check_matrix
@@ -23,11 +23,12 @@ from ..encoding.base import Encoder
 from ..encoding.clip import ClipTowerEncoder
 from ..encoding.loading import load_encoder
 from ..encoding.reference import EncoderRef
-from ..errors import BridgeInputError, CheckpointError, EncoderLoadError, IncompatibleEncoderError
+from ..errors import BridgeInputError, EncoderLoadError, IncompatibleEncoderError
 from .bridge import LatentBridge
+from .cards import REPO_PLACEHOLDER, CardInfo, classification_task, example_inputs
 from .configs import LatentBridgeConfig, StitchedConfig
 from .from_encoders import fit_from_encoders
-from .head import ClassificationHead
+from .head import ClassificationHead, check_output
 from .hub_mixin import HubCardMixin
 
 
@@ -46,21 +47,16 @@ class StitchedModel(HubCardMixin, PreTrainedModel):
 
     def __init__(self, config: StitchedConfig) -> None:
         super().__init__(config)
-        if not config.head:
-            raise CheckpointError(
-                "this StitchedConfig has no head; build stitched models with StitchedModel.from_parts."
-            )
         self.bridge = LatentBridge(config.bridge_config)
-        self.head = ClassificationHead.from_config_dict({**config.head, "id2label": config.id2label})
+        self.head = ClassificationHead(config.head_config)
         _check_head_fits(self.bridge.config, self.head)
         self._source_encoder: Encoder | None = None
         self.post_init()
 
     def _init_weights(self, module: torch.nn.Module) -> None:
-        # from_pretrained refuses checkpoints that miss any tensor, so these zeros never reach a user.
-        if module is getattr(self, "head", None):
-            init.zeros_(module.weight)
-            init.zeros_(module.bias)
+        # The parts initialise themselves; loading refuses checkpoints that miss any tensor.
+        if module is not self and isinstance(module, (LatentBridge, ClassificationHead)):
+            module._init_weights(module)
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -91,7 +87,7 @@ class StitchedModel(HubCardMixin, PreTrainedModel):
             recorded = _merge_ref(recorded, source_encoder.ref)
         config = StitchedConfig(
             bridge=bridge.config.to_diff_dict(),
-            head={k: v for k, v in head.config_dict().items() if k != "id2label"},
+            head=head.config.fields(),
             source_encoder=None if recorded is None else recorded.to_dict(),
             source_tower=source_encoder.tower if isinstance(source_encoder, ClipTowerEncoder) else None,
             id2label=dict(head.id2label),
@@ -101,7 +97,7 @@ class StitchedModel(HubCardMixin, PreTrainedModel):
         with torch.no_grad():
             model.bridge.to(bridge.dtype)
             model.bridge.load_state_dict(bridge.state_dict(), strict=True)
-            model.head.load_tensors({"weight": head.weight.detach(), "bias": head.bias.detach()}, "head")
+            model.head.load_state_dict(head.state_dict(), strict=True)
         if source_encoder is not None:
             model._source_encoder = source_encoder
         return model.eval()
@@ -191,7 +187,8 @@ class StitchedModel(HubCardMixin, PreTrainedModel):
         x = as_tensor(embeddings, "embeddings")
         check_matrix(x, "embeddings", self.bridge.config.source_dim)
         with torch.inference_mode():
-            return self(x.to(self.device)).logits.float().cpu()
+            logits = self(x.to(self.device)).logits.float().cpu()
+        return check_output(logits, "logits")
 
     def classify(
         self, inputs: Any, *, batch_size: int = 32, show_progress: bool | None = None
@@ -205,6 +202,43 @@ class StitchedModel(HubCardMixin, PreTrainedModel):
     def predict_proba(self, inputs: Any, *, batch_size: int = 32) -> torch.Tensor:
         """Class probabilities for raw inputs."""
         return torch.softmax(self.classify(inputs, batch_size=batch_size), dim=-1)
+
+    # ------------------------------------------------------------------ sharing (card, loading checks)
+    def card_info(self) -> CardInfo:
+        """The model card: the pipeline call, the classes, measured results, the bridge's details."""
+        info = self.bridge.card_info()
+        source = self.config.source or info.source
+        if source is not None and source.dim is None:
+            source = replace(source, dim=self.bridge.config.source_dim)
+        classes = [self.config.id2label[i] for i in range(len(self.config.id2label))]
+        _, inputs = example_inputs(source)
+        imports = "from PIL import Image\n" if source is not None and source.modality == "image" else ""
+        info.title = "Stitched classifier: " + info.title.split(": ", 1)[1]
+        info.summary = (
+            "A classifier for the source encoder obtained without training: the source encoder's embeddings "
+            "are translated by a latent bridge into the target encoder's space, where a classification head "
+            "trained on the target encoder classifies them. The source encoder is loaded by the recorded id "
+            "and revision; only the bridge and the head are stored here."
+        )
+        info.usage = (
+            f"{imports}import hf_latent_bridge  # registers the stitched-classification task\n"
+            "from transformers import pipeline\n\n"
+            f'classifier = pipeline("stitched-classification", model="{REPO_PLACEHOLDER}")\n'
+            f"classifier({inputs[1:-1]})"
+        )
+        info.source = source
+        info.classes = classes
+        info.parameters["classes"] = len(classes)
+        info.metrics = self.config.metrics or self.bridge.config.metrics or {}
+        info.task = classification_task(source)
+        info.tags = ["latent-bridge", "stitched-classification"]
+        return info
+
+    def _check_loaded_tensors(self, where: str) -> None:
+        """The bridge's and the head's checks."""
+        super()._check_loaded_tensors(where)
+        self.bridge._check_loaded_tensors(f"{where} (bridge)")
+        self.head._check_loaded_tensors(f"{where} (head)")
 
     # ------------------------------------------------------------------ loading
     @classmethod

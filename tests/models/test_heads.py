@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 from transformers import (
+    AutoModel,
     AutoTokenizer,
     BertConfig,
     BertForSequenceClassification,
@@ -71,29 +72,73 @@ def test_fit_is_deterministic(digits):
 
 
 def test_save_load_round_trip(tmp_path, digits, digits_head):
+    """A head saves and loads like every model of the package: config.json + model.safetensors + card."""
     _, xte, _, _ = digits
     digits_head.save_pretrained(tmp_path)
-    config = json.loads((tmp_path / HEAD_CONFIG_NAME).read_text())
+    assert {p.name for p in tmp_path.iterdir()} == {"config.json", "model.safetensors", "README.md"}
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["model_type"] == "latent_classification_head"
     assert config["id2label"]["9"] == "digit 9" and config["input_dim"] == 64
     loaded = ClassificationHead.from_pretrained(tmp_path)
     assert torch.equal(loaded.logits(xte), digits_head.logits(xte))
-    assert loaded.id2label == digits_head.id2label
+    assert loaded.id2label == digits_head.id2label and loaded.label2id == digits_head.label2id
+    assert loaded.fit_report == digits_head.fit_report
+    assert isinstance(AutoModel.from_pretrained(tmp_path), ClassificationHead)  # registered on import
 
-    tensors = load_file(str(tmp_path / HEAD_WEIGHTS_NAME))
-    save_file({"weight": tensors["weight"]}, str(tmp_path / HEAD_WEIGHTS_NAME))
-    with pytest.raises(CheckpointError, match="missing"):
+    weights = tmp_path / "model.safetensors"
+    tensors = load_file(str(weights))
+    save_file({"weight": tensors["weight"]}, str(weights))
+    with pytest.raises(CheckpointError, match="missing: bias"):
         ClassificationHead.from_pretrained(tmp_path)
-    save_file({**tensors, "extra": torch.zeros(1)}, str(tmp_path / HEAD_WEIGHTS_NAME))
-    with pytest.raises(CheckpointError, match="unexpected"):
+    save_file({**tensors, "extra": torch.zeros(1)}, str(weights))
+    with pytest.raises(CheckpointError, match="unexpected: extra"):
         ClassificationHead.from_pretrained(tmp_path)
-    save_file(
-        {"weight": tensors["weight"][:, :10].contiguous(), "bias": tensors["bias"]},
-        str(tmp_path / HEAD_WEIGHTS_NAME),
-    )
-    with pytest.raises(CheckpointError, match="shape"):
+    save_file({"weight": tensors["weight"][:, :10].contiguous(), "bias": tensors["bias"]}, str(weights))
+    with pytest.raises(
+        CheckpointError, match=r"weight is F32\[10, 10\] where config.json implies F32\[10, 64\]"
+    ):
         ClassificationHead.from_pretrained(tmp_path)
-    with pytest.raises(CheckpointError, match="no classification head"):
+    save_file({"weight": tensors["weight"], "bias": tensors["bias"].double()}, str(weights))
+    with pytest.raises(CheckpointError, match=r"bias is F64\[10\] where config.json implies F32\[10\]"):
+        ClassificationHead.from_pretrained(tmp_path)
+    with pytest.raises(CheckpointError, match="neither a folder on this machine nor a Hub repo id"):
         ClassificationHead.from_pretrained(tmp_path / "nowhere")
+
+
+def test_v0_1_0_head_folder_is_checked_as_strictly(tmp_path):
+    """0.1.0 heads (head_config.json + head.safetensors) load, and are refused when damaged."""
+    import shutil
+
+    from tests.models.test_saved_artifacts import V0_1_0
+
+    folder = tmp_path / "head"
+    shutil.copytree(V0_1_0 / "head", folder)
+    head = ClassificationHead.from_pretrained(folder)
+    assert head.num_labels == 3 and head.encoder["name_or_path"] == "toy/target-encoder"
+    tensors = load_file(str(folder / HEAD_WEIGHTS_NAME))
+    save_file(
+        {"weight": tensors["weight"], "bias": torch.full_like(tensors["bias"], float("nan"))},
+        str(folder / HEAD_WEIGHTS_NAME),
+    )
+    with pytest.raises(CheckpointError, match="'bias' holds NaN"):
+        ClassificationHead.from_pretrained(folder)
+    save_file(
+        {"weight": tensors["weight"][:2].contiguous(), "bias": tensors["bias"]},
+        str(folder / HEAD_WEIGHTS_NAME),
+    )
+    with pytest.raises(CheckpointError, match="weight is F32"):
+        ClassificationHead.from_pretrained(folder)
+    config = json.loads((folder / HEAD_CONFIG_NAME).read_text())
+    (folder / HEAD_CONFIG_NAME).write_text(json.dumps({**config, "num_labels": 4}))
+    with pytest.raises(CheckpointError, match="num_labels=4 but names 3 classes"):
+        ClassificationHead.from_pretrained(folder)
+
+    # Saving the new format into the old folder replaces the 0.1.0 files (the package wrote them).
+    (folder / HEAD_CONFIG_NAME).write_text(json.dumps(config))
+    save_file(tensors, str(folder / HEAD_WEIGHTS_NAME))
+    ClassificationHead.from_pretrained(folder).save_pretrained(folder)
+    assert {p.name for p in folder.iterdir()} == {"config.json", "model.safetensors", "README.md"}
+    assert torch.equal(ClassificationHead.from_pretrained(folder).weight, tensors["weight"])
 
 
 def test_bad_training_input(digits, digits_head):

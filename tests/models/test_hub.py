@@ -202,7 +202,8 @@ def test_generated_card_follows_the_bridge(hub_server):
     card = ModelCard.load(repo)
     assert "| stitched_accuracy | 0.7912 |" in card.text
     assert "demo" in card.data.tags and "latent-bridge" in card.data.tags
-    assert card.data.metrics == ["native_accuracy", "stitched_accuracy"]
+    assert card.data.metrics == ["accuracy"]  # metric types; the names are in the model-index
+    assert {r.metric_name for r in card.data.eval_results} == {"stitched accuracy", "native accuracy"}
 
 
 def test_repo_that_is_not_a_bridge_is_refused(hub_server, tmp_path):
@@ -287,8 +288,9 @@ def test_stitched_model_pushes_with_a_classification_card(hub_server, tmp_path):
     stitched.push_to_hub(repo)
     assert len(hub_server.commits(repo)) == 2
     card = ModelCard.load(repo)
-    assert card.data.pipeline_tag == "text-classification"
-    assert "stitched-classification" in card.data.tags
+    assert card.data.pipeline_tag is None  # no Hub widget can run it: the card shows the pipeline call
+    assert f'pipeline("stitched-classification", model="{repo}")' in card.text
+    assert "stitched-classification" in card.data.tags and "`off-topic`, `on-topic`" in card.text
     assert card.data.base_model == [SOURCE.name_or_path, TARGET.name_or_path]
     loaded = StitchedModel.from_pretrained(repo, cache_dir=tmp_path)
     probe = torch.randn(4, 16, generator=g)
