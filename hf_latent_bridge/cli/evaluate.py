@@ -195,6 +195,7 @@ def save_stitched_models(matrix: Any, encoders: dict[str, Any], folder: Path) ->
             "native_target_accuracy": matrix.cell(target, target, "native")["accuracy"],
             "cosine_to_target": cell["cosine"],
             "top1_retrieval": cell["top1_retrieval"],
+            "split": "test",
+            "num_samples": matrix.num_test,
         }
-        model.config.evaluation = {"split": "test", "num_rows": matrix.num_test}
         model.save_pretrained(folder / f"{source}-to-{target}-{method}")

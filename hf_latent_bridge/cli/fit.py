@@ -37,6 +37,7 @@ from .options import (
     TargetRevision,
     Whitening,
     bridge_options,
+    require_shareable,
 )
 
 
@@ -80,6 +81,9 @@ def fit(
     from ..models.from_encoders import fit_from_encoders
 
     options = bridge_options(method, ridge, scale, whitening)
+    if push_to_hub:
+        require_shareable(source, source_id, "source")
+        require_shareable(target, target_id, "target")
     with staged_directory(output, overwrite) as staging:
         bridge = fit_from_encoders(
             source,
@@ -107,7 +111,6 @@ def fit(
             **options,
         ).bridge
         bridge.save_pretrained(staging)
-        bridge.model_card().save(str(staging / "README.md"))  # TODO(merge): save_pretrained writes it
     typer.echo(_describe_bridge(bridge, output))
     if push_to_hub:
         commit = bridge.push_to_hub(push_to_hub, private=private)

@@ -58,6 +58,18 @@ PushToHub = Annotated[str | None, typer.Option(help="Also push the result to thi
 Private = Annotated[bool, typer.Option(help="Create the Hub repo as private (with --push-to-hub).")]
 
 
+def require_shareable(spec: str, hub_id: str | None, role: str) -> None:
+    """Before any compute: an encoder given by a local folder that names no Hub model cannot be pushed."""
+    from ..encoding.provenance import hub_id_of_folder
+
+    local = Path(spec).expanduser()
+    if hub_id is None and local.exists() and hub_id_of_folder(local) is None:
+        raise UsageError(
+            f"--push-to-hub needs the {role} encoder named by a Hub id, but {spec} is a local folder that names "
+            f"no Hub model: pass --{role}-id namespace/name (the model it holds), or give its Hub id instead."
+        )
+
+
 def bridge_options(method: str, ridge: str, scale: str, whitening: str) -> dict[str, Any]:
     """The bridge options as :meth:`LatentBridge.fit` takes them, checked by the library's own rules."""
     return {

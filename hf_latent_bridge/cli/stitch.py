@@ -36,6 +36,7 @@ from .options import (
     TargetRevision,
     Whitening,
     bridge_options,
+    require_shareable,
 )
 
 
@@ -91,6 +92,9 @@ def stitch(
     from ..models.stitched import StitchedModel
 
     options = bridge_options(method, ridge, scale, whitening)
+    if push_to_hub:
+        require_shareable(source, source_id, "source")
+        require_shareable(target, target_id, "target")
     with staged_directory(output, overwrite) as staging:
         model = StitchedModel.from_encoders(
             source,
@@ -120,12 +124,11 @@ def stitch(
             **options,
         )
         model.save_pretrained(staging)
-        model.model_card().save(str(staging / "README.md"))  # TODO(merge): save_pretrained writes it
-    metrics, evaluation = model.config.metrics, model.config.evaluation
+    metrics = model.config.metrics
     typer.echo(
         f"saved stitched model to {output}: stitched accuracy {metrics['stitched_accuracy']:.3f} "
         f"(the head on the target's own embeddings: {metrics['native_target_accuracy']:.3f}) on "
-        f"{evaluation['num_rows']} held-out rows"
+        f"{metrics['num_samples']} held-out rows"
     )
     typer.echo(f"run it: hf-latent-bridge predict {output} inputs.txt -o predictions.jsonl")
     if push_to_hub:

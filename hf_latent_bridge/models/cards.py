@@ -10,7 +10,6 @@ the stitched model); this module knows no model type. It turns a :class:`CardInf
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -18,6 +17,7 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from ..encoding.provenance import is_hub_id
 from ..encoding.reference import EncoderRef
 
 LIBRARY_NAME = "hf_latent_bridge"
@@ -52,21 +52,11 @@ CLASSIFICATION_TASKS = {"text": "text-classification", "image": "image-classific
 REPO_PLACEHOLDER = "{repo_id}"
 
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
-
-
 _LIMITATIONS = (
     "The translation is exact only when the two spaces are related by an angle-preserving map; "
     "elsewhere it is a regularised least-squares estimate, and its quality depends on the anchors "
     "covering the inputs you translate. Evaluate it on your own data before relying on it."
 )
-
-
-def is_hub_id(name: str | None) -> bool:
-    """``True`` for a Hub repo id (``name`` or ``namespace/name``), ``False`` for local paths."""
-    if not name or os.path.isabs(name) or name.startswith((".", "~")) or os.path.exists(name):
-        return False
-    return bool(_HUB_ID.match(name)) and ".." not in name
 
 
 def short_name(ref: EncoderRef | None) -> str:

@@ -139,10 +139,11 @@ class LatentBridgeConfig(PreTrainedConfig):
 def _ref_dict(
     value: EncoderRef | dict[str, Any] | str | None, name: str = "encoder"
 ) -> dict[str, Any] | None:
-    """An encoder record as a dict, its fields type-checked."""
+    """An encoder record as a dict, its fields type-checked (an :class:`Encoder` gives its ``ref``)."""
+    value = getattr(value, "ref", value)
     if value is not None and not isinstance(value, (EncoderRef, dict, str)):
         raise BridgeInputError(
-            f"{name} must be a Hub id, an EncoderRef or its dict, got {type(value).__name__}."
+            f"{name} must be a Hub id, an Encoder, an EncoderRef or its dict, got {type(value).__name__}."
         )
     try:
         ref = EncoderRef.from_any(value)

@@ -41,11 +41,10 @@ class FitFromEncoders:
     source_encoder: Encoder
     target_encoder: Encoder
     head: ClassificationHead | None = None
-    #: Scores on the held-out rows: stitched accuracy and macro-F1, the head's accuracy on the target's
-    #: own embeddings, cosine and top-1 retrieval of the translations against the true target embeddings.
-    metrics: dict[str, float] = field(default_factory=dict)
-    #: Where the scores come from (data set, split, rows).
-    evaluation: dict[str, Any] = field(default_factory=dict)
+    #: Scores on the held-out rows (stitched accuracy and macro-F1, the head's accuracy on the target's own
+    #: embeddings, cosine and top-1 retrieval of the translations against the true target embeddings) and
+    #: what they were measured on (``dataset``, ``split``, ``num_samples``): what the model card reports.
+    metrics: dict[str, Any] = field(default_factory=dict)
 
 
 def fit_from_encoders(
@@ -205,11 +204,9 @@ def fit_from_encoders(
         "native_target_accuracy": accuracy(result.head.predict(target_test), test_labels),
         "cosine_to_target": scores["cosine"],
         "top1_retrieval": scores["top1_retrieval"],
-    }
-    result.evaluation = {
         "dataset": anchor_set.dataset,
         "split": test_split or f"{test_size:g} of {split} held out (seed {seed})",
-        "num_rows": len(test),
+        "num_samples": len(test),
     }
     bridge.config.metrics = dict(result.metrics)
     return result

@@ -47,10 +47,11 @@ from huggingface_hub.errors import (
 )
 from safetensors import SafetensorError
 
+from ..encoding.provenance import is_hub_id
 from ..errors import BridgeInputError, CheckpointError, OutputError
 from ..files import update_folder
 from . import modeling_latent_bridge
-from .cards import CardInfo, is_generated_card, is_hub_id, render_model_card
+from .cards import CardInfo, is_generated_card, render_model_card
 from .checkpoint import (
     CONFIG_NAME,
     MAX_JSON_BYTES,
@@ -205,7 +206,12 @@ class HubCardMixin:
             parent_commit: fail instead of committing if the branch head moved past this sha.
         Returns:
             The ``CommitInfo``; ``.oid`` is the commit sha to pin with ``from_pretrained(revision=...)``.
+
+        Raises:
+            BridgeInputError: when the model records an encoder by a local path, which nobody who pulls the
+                repo could load (before anything is created on the Hub).
         """
+        self._check_shareable()
         api = HfApi()
         repo_id = api.create_repo(repo_id, private=private, token=token, exist_ok=True).repo_id
         if revision is not None and not create_pr:
@@ -237,6 +243,19 @@ class HubCardMixin:
                 parent_commit=parent_commit,
                 delete_patterns=list(REPLACED_ON_PUSH),
             )
+
+    def _check_shareable(self) -> None:
+        """Refuse to publish a model whose encoders are recorded by paths of this machine."""
+        info = self.card_info()
+        for role, ref in (("source", info.source), ("target", info.target)):
+            if ref is not None and not is_hub_id(ref.name_or_path):
+                option = "source_id" if role == "source" or info.target is None else "target_id"
+                raise BridgeInputError(
+                    f"this {type(self).__name__} records its {role} encoder by the local path "
+                    f"{ref.name_or_path!r}, which nobody who pulls the repo can load. Name it by the Hub id "
+                    f"of the model the folder holds: fit it again with {option}='namespace/name' "
+                    f"(--{option.replace('_', '-')} on the command line) or from the Hub id itself, then push."
+                )
 
     # ------------------------------------------------------------------ loading
     @classmethod

@@ -131,7 +131,6 @@ class StitchedModel(HubCardMixin, PreTrainedModel):
         fitted = fit_from_encoders(source, target, data, **options)
         model = cls.from_parts(fitted.bridge, fitted.head, source_encoder=fitted.source_encoder)
         model.config.metrics = dict(fitted.metrics)
-        model.config.evaluation = dict(fitted.evaluation)
         return model
 
     # ------------------------------------------------------------------ source encoder

@@ -303,8 +303,9 @@ def test_fit_push_to_hub_uploads_the_saved_bridge(
     out = tmp_path / "bridge"
     repo = "tester/cli-bridge"
     result = run(
-        "fit", tiny_bert_path, tiny_bert48_path, "-d", topics_file, "-o", out, "-k", 60, "--push-to-hub", repo
-    )
+        "fit", tiny_bert_path, tiny_bert48_path, "-d", topics_file, "-o", out, "-k", 60, "--push-to-hub", repo,
+        "--source-id", "tester/tiny-bert", "--target-id", "tester/tiny-bert-48",
+    )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert "pushed to" in result.output
     files = hub_server.files(repo)

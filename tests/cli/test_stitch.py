@@ -64,3 +64,23 @@ def test_eval_keeps_the_stitched_models_it_scores(tmp_path, topics_file, tiny_be
     cell = next(c for c in matrix["cells"] if (c["source"], c["target"], c["method"]) == ("a", "b", "irp"))
     model = StitchedModel.from_pretrained(out / "models" / "a-to-b-irp")
     assert model.config.metrics["stitched_accuracy"] == cell["accuracy"]
+
+
+def test_pushing_encoders_known_only_by_local_paths_is_refused(tmp_path, topics_file, tiny_bert_path):
+    from hf_latent_bridge.errors import BridgeInputError
+
+    with_paths = StitchedModel.from_encoders(
+        tiny_bert_path, tiny_bert_path, str(topics_file), label_column="topic", num_anchors=60
+    )
+    try:
+        with_paths.push_to_hub("tester/nowhere")
+    except BridgeInputError as error:  # the library refuses too, before creating anything on the Hub
+        assert "records its source encoder by the local path" in str(error) and "source_id=" in str(error)
+    else:
+        raise AssertionError("pushing a model that records local paths was not refused")
+    result = run(
+        "stitch", tiny_bert_path, tiny_bert_path, "-d", topics_file, "--label-column", "topic", "-k", "60",
+        "-o", tmp_path / "out", "--push-to-hub", "tester/nowhere",
+    )  # fmt: skip
+    assert_clean_failure(result, "--push-to-hub needs the source encoder named by a Hub id", "--source-id")
+    assert not (tmp_path / "out").exists()  # refused before any compute or output

@@ -31,18 +31,13 @@ def stitched(tiny_bert_path, tiny_bert48_path, topics_file):
 
 def test_one_call_builds_a_scored_stitched_classifier(stitched, topics_file):
     metrics = stitched.config.metrics
-    assert set(metrics) == {
-        "stitched_accuracy",
-        "stitched_macro_f1",
-        "native_target_accuracy",
-        "cosine_to_target",
-        "top1_retrieval",
-    }
-    assert all(0.0 <= value <= 1.0 for value in metrics.values())
+    scores = ["stitched_accuracy", "stitched_macro_f1", "native_target_accuracy", "cosine_to_target"]
+    scores.append("top1_retrieval")
+    assert set(metrics) == {*scores, "dataset", "split", "num_samples"}
+    assert all(0.0 <= metrics[name] <= 1.0 for name in scores)
     rows = len(topics_file.read_text().splitlines())
-    assert stitched.config.evaluation["num_rows"] == math.ceil(
-        0.2 * rows
-    )  # datasets rounds the test share up
+    assert metrics["num_samples"] == math.ceil(0.2 * rows)  # datasets rounds the test share up
+    assert metrics["dataset"] == "topics.jsonl" and metrics["split"] == "0.2 of train held out (seed 0)"
     bridge = stitched.bridge.config
     assert bridge.num_anchors == 120 and bridge.anchor_set["extra"]["strategy"] == "balanced"
     # local folders are recorded by the Hub ids given, never by a path of this machine
