@@ -7,7 +7,7 @@ from typing import Any
 from transformers import PreTrainedConfig
 
 from .._version import __version__
-from ..core.alignment import METHODS
+from ..core.alignment import KNOWN_METHODS, METHODS
 from ..encoding.reference import EncoderRef
 from ..errors import CheckpointError
 
@@ -19,7 +19,7 @@ class LatentBridgeConfig(PreTrainedConfig):
 
     Args:
         method: ``"irp"`` (inverse relative projection, default) or a direct baseline:
-            ``"procrustes"``, ``"linear"``, ``"affine"``, ``"l-ortho"``, ``"identity"``.
+            ``"procrustes"``, ``"linear"``, ``"l-ortho"``, ``"identity"`` (``"affine"``: saved by older versions, the same map as ``"linear"``).
         source_dim / target_dim / num_anchors: shapes of the fitted tensors.
         ridge: IRP regularisation asked for: ``"auto"`` (cross-validated on the anchors) or a
             strength relative to the mean squared singular value of the target anchors.
@@ -81,7 +81,7 @@ class LatentBridgeConfig(PreTrainedConfig):
         self._check()
 
     def _check(self) -> None:
-        if self.method not in METHODS:
+        if self.method not in KNOWN_METHODS:
             raise CheckpointError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}.")
         if not (self.scale in SCALES or (isinstance(self.scale, (int, float)) and self.scale > 0)):
             raise CheckpointError(f"scale must be 'mean', 'none' or a positive number, got {self.scale!r}.")
