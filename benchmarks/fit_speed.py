@@ -48,7 +48,11 @@ def peak_memory_child(k: int, d_x: int, d_y: int, ridge: str) -> None:
     LatentBridge.fit(source, target, ridge="auto" if ridge == "auto" else float(ridge))
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(json.dumps({"peak_mb": round(peak / 1024, 1), "before_fit_mb": round(before / 1024, 1), "seconds": seconds}))
+    print(
+        json.dumps(
+            {"peak_mb": round(peak / 1024, 1), "before_fit_mb": round(before / 1024, 1), "seconds": seconds}
+        )
+    )
 
 
 def peak_memory(k: int, d_x: int, d_y: int, ridge: str) -> dict[str, float]:
@@ -96,15 +100,13 @@ def main() -> None:
             rows.append(row)
             print(row, flush=True)
 
-    memory = {
-        ridge: peak_memory(MEMORY_K, 1024, 1024, ridge) for ridge in ("auto", str(FIXED_RIDGE))
-    }
+    memory = {ridge: peak_memory(MEMORY_K, 1024, 1024, ridge) for ridge in ("auto", str(FIXED_RIDGE))}
     print(memory, flush=True)
     worst = max(r["ratio"] for r in rows)
     lines = [
         "## Fit speed: automatic ridge against a set one (benchmarks/fit_speed.py)",
         "",
-        f"`LatentBridge.fit` (IRP, default whitening) with `ridge=\"auto\"` and with `ridge={FIXED_RIDGE}`, "
+        f'`LatentBridge.fit` (IRP, default whitening) with `ridge="auto"` and with `ridge={FIXED_RIDGE}`, '
         "alternating on the same anchors; medians. Goal: auto <= 2x fixed at every shape. "
         f"Worst ratio: **{worst}**.",
         "",
