@@ -28,7 +28,7 @@ TRUNCATION_RTOL = 1e-6
 
 
 #: Default shrinkage-whitening strength of IRP (see :class:`Whitening`); ``None`` disables it.
-DEFAULT_WHITENING = 1.0
+DEFAULT_WHITENING = 0.3
 
 
 def normalize_rows(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:

@@ -107,8 +107,10 @@ class LatentBridge(HubCardMixin, BufferStateMixin, PreTrainedModel):
                 truncated pseudo-inverse).
             whitening: IRP only. Shrinkage whitening of each side before the relative projection:
                 every principal direction of the anchors is scaled by 1/sqrt(var + whitening * mean var).
-                ``None`` is the plain relative projection of the paper; the default 1.0 evens out
-                anisotropic spaces (see benchmarks/README.md for its effect).
+                ``None`` is the plain relative projection of the paper; the default (0.3, see
+                ``core.projection.DEFAULT_WHITENING``) evens out anisotropic spaces. Smaller strengths
+                move IRP towards least squares in whitened coordinates, larger ones towards the plain
+                projection (see benchmarks/README.md for the measured effect).
             scale: IRP only. Output norm: ``"mean"`` norm of the centred target anchors, ``"none"``
                 (unit) or a positive number.
             ensemble: average the translations of this many seeded anchor subsets, each holding

@@ -15,6 +15,7 @@ from transformers import AutoConfig, AutoModel
 from hf_latent_bridge import LatentBridge, LatentBridgeConfig
 from hf_latent_bridge.core.alignment import METHODS
 from hf_latent_bridge.core.anchor_set import AnchorSet
+from hf_latent_bridge.core.projection import DEFAULT_WHITENING
 
 F64 = torch.float64
 
@@ -228,7 +229,7 @@ def test_config_records_method_encoders_and_anchor_fingerprint(tmp_path, rng):
     assert saved["anchor_fingerprint"] == anchors.fingerprint
     assert saved["anchor_set"]["indices"] == list(range(40))
     assert saved["ridge"] == "auto" and isinstance(saved["ridge_selected"], float)
-    assert saved["whitening"] == 1.0  # the default; None would be the paper's plain IRP
+    assert saved["whitening"] == DEFAULT_WHITENING  # None would be the paper's plain IRP
     assert "ridge_cv_cosine" in saved["fit_report"]
 
 
