@@ -56,3 +56,13 @@ def test_choose_ridge_scores_every_candidate_and_returns_the_best(rng):
     assert list(scores) == list(RIDGE_GRID)
     assert scores[best] == max(scores.values())
     assert 0 < best < RIDGE_GRID[-1]  # a noisy relation: neither the plain inverse nor the largest ridge
+
+
+def test_a_scored_subset_estimates_the_full_leave_one_out_mean(rng):
+    x, y = noisy_pair(rng, k=400)
+    source, target = anchor_side(x), spectrum_of(anchor_side(y))
+    coupled = coupled_factors(source, target)
+    full = leave_one_out_cosines(source, target, coupled, [0.1, 1.0, 10.0], max_scored=None)
+    subset = leave_one_out_cosines(source, target, coupled, [0.1, 1.0, 10.0], max_scored=200)
+    assert not torch.equal(full, subset)
+    torch.testing.assert_close(subset, full, rtol=0, atol=0.03)
