@@ -1,10 +1,10 @@
-"""LatentBridge.translate throughput against a bare matmul of the same shapes, and fit time versus k.
+"""LatentBridge.translate throughput against a bare matmul of the same shapes.
 
 For every (d_source, d_target, k) in {384, 768, 1024}^2 x {1000, 4000} an IRP bridge is fitted on k
 Gaussian anchors (the data do not change the cost of translating) and a batch of n source rows is
 translated; the baseline is ``x @ W`` with a (d_source, d_target) float32 matrix. The two are timed in
-alternation and the medians compared (goal: translate <= 1.2x the bare matmul). Then ``LatentBridge.fit``
-time for k up to 20,000 anchors (768 -> 768), with the automatic ridge and with a fixed one.
+alternation and the medians compared (goal: translate <= 1.2x the bare matmul). Fit times are measured by
+``benchmarks/fit_speed.py``.
 
     python benchmarks/translation_speed.py [--rows 4096] [--repeats 15]
 """
@@ -12,7 +12,6 @@ time for k up to 20,000 anchors (768 -> 768), with the automatic ridge and with 
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 from _common import alternating_medians, write_results
@@ -21,7 +20,6 @@ from hf_latent_bridge import LatentBridge
 
 DIMS = (384, 768, 1024)
 KS = (1000, 4000)
-FIT_KS = (1000, 2000, 5000, 10000, 20000)
 
 
 def main() -> None:
@@ -55,20 +53,6 @@ def main() -> None:
                 }
                 translate_rows.append(row)
                 print(row, flush=True)
-    fit_rows = []
-    for k in FIT_KS:
-        source = torch.randn(k, 768, generator=g)
-        target = source @ torch.linalg.qr(torch.randn(768, 768, generator=g))[0] + 0.1 * torch.randn(
-            k, 768, generator=g
-        )
-        for ridge in ("auto", 0.1):
-            start = time.perf_counter()
-            LatentBridge.fit(source, target, "irp", ridge=ridge)
-            seconds = time.perf_counter() - start
-            fit_rows.append(
-                {"k": k, "d_source": 768, "d_target": 768, "ridge": ridge, "fit_seconds": round(seconds, 3)}
-            )
-            print(fit_rows[-1], flush=True)
     ratios = sorted(r["ratio"] for r in translate_rows)
     summary = {
         "median_ratio": ratios[len(ratios) // 2],
@@ -90,16 +74,10 @@ def main() -> None:
             f"| {r['d_source']} | {r['d_target']} | {r['k']} | {r['translate_ms']} | {r['matmul_ms']} | {r['ratio']} | {r['translate_rows_per_s']} |"
             for r in translate_rows
         ),
-        "",
-        "Fit time (768 -> 768, IRP):",
-        "",
-        "| k | ridge | seconds |",
-        "|---|---|---|",
-        *(f"| {r['k']} | {r['ridge']} | {r['fit_seconds']} |" for r in fit_rows),
     ]
     write_results(
         "translation_speed",
-        {"summary": summary, "translate": translate_rows, "fit": fit_rows},
+        {"summary": summary, "translate": translate_rows},
         "\n".join(lines),
     )
 

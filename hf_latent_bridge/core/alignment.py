@@ -15,7 +15,7 @@ space, solving the square problem and cropping.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -23,12 +23,15 @@ import torch
 from ..errors import BridgeInputError
 from .projection import (
     TRUNCATION_RTOL,
+    AnchorSide,
     AnchorSpectrum,
-    anchor_spectrum,
+    anchor_side,
+    coupled_factors,
+    irp_transform,
     normalize_rows,
-    source_factor,
-    target_factor,
+    spectrum_of,
 )
+from .ridge import RIDGE_GRID, choose_ridge_for
 
 
 @dataclass
@@ -80,20 +83,60 @@ def _zeros(d: int) -> torch.Tensor:
     return torch.zeros(d, dtype=torch.float64)
 
 
-def irp_map(
-    source_anchors: torch.Tensor,
-    target: AnchorSpectrum,
-    ridge: float,
-    output_norm: float,
-    whitening_strength: float | None = None,
-) -> TranslationMap:
-    """IRP as one (d_x, d_y) matrix: ``source_factor @ target_factor``, each from one side only."""
-    x = source_anchors.to(torch.float64)
-    transform = source_factor(x, whitening_strength) @ target_factor(target, ridge)
-    d_x, d_y = transform.shape
-    return TranslationMap(
-        x.mean(dim=0), _ones(d_x), transform, _zeros(d_y), output_norm, _ones(d_y), target.mean
-    )
+Progress = Callable[[str], None]
+
+
+def _no_progress(stage: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class IrpProblem:
+    """Both sides of an IRP fit, decomposed once: every ridge strength (and its choice) reuses them.
+
+    ``source`` and ``target`` are each computed from one side's anchors only; ``coupled`` (see
+    :func:`~.projection.coupled_factors`) is the one product of the two.
+    """
+
+    source: AnchorSide
+    target: AnchorSpectrum
+    coupled: torch.Tensor
+
+    @classmethod
+    def prepare(
+        cls,
+        source_anchors: torch.Tensor,
+        target_anchors: torch.Tensor,
+        whitening_strength: float | None = None,
+        progress: Progress = _no_progress,
+    ) -> IrpProblem:
+        source = anchor_side(source_anchors, "source_anchors", whitening_strength)
+        progress("source anchors")
+        target = spectrum_of(anchor_side(target_anchors, "target_anchors", whitening_strength))
+        progress("target anchors")
+        coupled = coupled_factors(source, target)
+        progress("coupling")
+        return cls(source, target, coupled)
+
+    def choose_ridge(self, grid: Sequence[float] = RIDGE_GRID) -> tuple[float, dict[float, float]]:
+        """Relative ridge with the best exact leave-one-out cosine on the anchors (see :mod:`.ridge`)."""
+        return choose_ridge_for(self.source, self.target, self.coupled, grid)
+
+    def map(self, relative_ridge: float, scale: float | str = "mean") -> TranslationMap:
+        """The translation at a ridge relative to the target's mean squared singular value."""
+        output_norm = {"mean": self.target.norm_scale, "none": 1.0}.get(scale, scale)  # type: ignore[call-overload]
+        ridge = relative_ridge * self.target.mean_square
+        transform = irp_transform(self.source, self.target, ridge, self.coupled)
+        d_x, d_y = transform.shape
+        return TranslationMap(
+            self.source.mean,
+            _ones(d_x),
+            transform,
+            _zeros(d_y),
+            float(output_norm),
+            _ones(d_y),
+            self.target.mean,
+        )
 
 
 def fit_irp(
@@ -107,25 +150,25 @@ def fit_irp(
 
     ``scale``: ``"mean"`` restores the mean norm of the centred target anchors, ``"none"`` leaves unit
     norm, a number sets the norm. ``whitening_strength``: shrinkage whitening of both sides before the
-    relative projection (see :class:`~hf_latent_bridge.projection.Whitening`); ``None`` is plain IRP.
+    relative projection (see :class:`~hf_latent_bridge.core.projection.Whitening`); ``None`` is plain IRP.
     """
-    spectrum = anchor_spectrum(target_anchors, "target_anchors", whitening_strength)
-    output_norm = {"mean": spectrum.norm_scale, "none": 1.0}.get(scale, scale)  # type: ignore[call-overload]
-    return irp_map(
-        source_anchors,
-        spectrum,
-        relative_ridge * spectrum.mean_square,
-        float(output_norm),
-        whitening_strength,
-    )
+    problem = IrpProblem.prepare(source_anchors, target_anchors, whitening_strength)
+    return problem.map(relative_ridge, scale)
 
 
-def _standardize(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+#: A feature whose anchor standard deviation is below this fraction of the largest one is constant up
+#: to round-off: it carries nothing to fit, and every direct method reproduces its anchor value.
+CONSTANT_RTOL = TRUNCATION_RTOL
+
+
+def _standardize(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Standard-scaled informative features, and the mean, scale and mask of informative features."""
     mean = a.mean(dim=0)
     std = a.std(dim=0)
-    # A constant feature carries nothing; dividing by 1 keeps it at zero instead of NaN.
-    std = torch.where(std > 1e-12 * std.max().clamp_min(1e-300), std, torch.ones_like(std))
-    return (a - mean) / std, mean, std
+    informative = std > CONSTANT_RTOL * std.max().clamp_min(1e-300)
+    # A constant feature is fitted by nothing (its weights stay zero): dividing by 1 keeps it finite.
+    std = torch.where(informative, std, torch.ones_like(std))
+    return (a[:, informative] - mean[informative]) / std[informative], mean, std, informative
 
 
 def _lstsq(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -140,39 +183,42 @@ def _semi_orthogonal(m: torch.Tensor) -> torch.Tensor:
     return u @ vh
 
 
-def _direct(solve: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]):
-    def fit(source_anchors: torch.Tensor, target_anchors: torch.Tensor) -> TranslationMap:
-        x, x_mean, x_std = _standardize(source_anchors.to(torch.float64))
-        y, y_mean, y_std = _standardize(target_anchors.to(torch.float64))
-        transform, bias = solve(x, y)
-        return TranslationMap(x_mean, x_std, transform, bias, 0.0, y_std, y_mean)
+def _direct(solve: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
+    """A direct method: ``solve`` maps standardised informative source features to target ones.
 
+    Features constant on the anchors (on either side) are left out of the fit, which is what zero
+    padding does for missing dimensions: their weights stay zero, so a constant target feature is
+    reproduced exactly and a source feature that never varied on the anchors cannot leak into the output.
+    """
+
+    def fit(source_anchors: torch.Tensor, target_anchors: torch.Tensor) -> TranslationMap:
+        x, x_mean, x_std, x_keep = _standardize(source_anchors.to(torch.float64))
+        y, y_mean, y_std, y_keep = _standardize(target_anchors.to(torch.float64))
+        transform = torch.zeros(x_mean.numel(), y_mean.numel(), dtype=torch.float64)
+        transform[torch.outer(x_keep, y_keep)] = solve(x, y).flatten()
+        return TranslationMap(x_mean, x_std, transform, _zeros(y_mean.numel()), 0.0, y_std, y_mean)
+
+    fit.__doc__ = solve.__doc__
+    fit.__name__ = solve.__name__
     return fit
 
 
 @_direct
-def fit_procrustes(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def fit_procrustes(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Orthogonal Procrustes: the (semi-)orthogonal W maximising trace(W^T X^T Y)."""
-    return _semi_orthogonal(x.T @ y), _zeros(y.shape[1])
+    return _semi_orthogonal(x.T @ y)
 
 
 @_direct
-def fit_linear(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Least squares X W ~= Y."""
-    return _lstsq(x, y), _zeros(y.shape[1])
+def fit_linear(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Least squares X W ~= Y (on centred features: a bias would be zero)."""
+    return _lstsq(x, y)
 
 
 @_direct
-def fit_affine(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Least squares with a bias, X W + b ~= Y."""
-    solution = _lstsq(torch.cat([x, torch.ones_like(x[:, :1])], dim=1), y)
-    return solution[:-1], solution[-1]
-
-
-@_direct
-def fit_l_ortho(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def fit_l_ortho(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Least squares, then projected onto the (semi-)orthogonal matrices by SVD."""
-    return _semi_orthogonal(_lstsq(x, y)), _zeros(y.shape[1])
+    return _semi_orthogonal(_lstsq(x, y))
 
 
 def fit_identity(source_anchors: torch.Tensor, target_anchors: torch.Tensor) -> TranslationMap:
@@ -191,10 +237,17 @@ def fit_identity(source_anchors: torch.Tensor, target_anchors: torch.Tensor) -> 
 DIRECT_METHODS: dict[str, Callable[[torch.Tensor, torch.Tensor], TranslationMap]] = {
     "procrustes": fit_procrustes,
     "linear": fit_linear,
-    "affine": fit_affine,
     "l-ortho": fit_l_ortho,
     "identity": fit_identity,
 }
 
 
 METHODS = ("irp", *DIRECT_METHODS)
+
+#: Former method names still accepted (with a DeprecationWarning), and the method they now mean.
+#: "affine" was least squares with a bias: both sides are centred first, so the bias is zero and the map
+#: is exactly "linear".
+METHOD_ALIASES: dict[str, str] = {"affine": "linear"}
+
+#: Every name a saved bridge's config may carry.
+KNOWN_METHODS = (*METHODS, *METHOD_ALIASES)

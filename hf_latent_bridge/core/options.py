@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 from ..errors import BridgeInputError
-from .alignment import METHODS
+from .alignment import METHOD_ALIASES, METHODS
 from .anchors import STRATEGIES
 
 #: Named output norms of IRP (besides a positive number).
@@ -42,6 +43,15 @@ def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
 
 
 def check_method(method: Any, name: str = "method") -> str:
+    """A method of :data:`METHODS`; a former name (e.g. ``"affine"``) maps to its method, with a warning."""
+    if isinstance(method, str) and method in METHOD_ALIASES:
+        warnings.warn(
+            f"method {method!r} is deprecated: it is the same map as {METHOD_ALIASES[method]!r} (anchors are "
+            f"centred, so the bias is zero). Use {METHOD_ALIASES[method]!r}.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return METHOD_ALIASES[method]
     return check_choice(name, method, METHODS)
 
 

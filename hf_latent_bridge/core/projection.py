@@ -28,7 +28,7 @@ TRUNCATION_RTOL = 1e-6
 
 
 #: Default shrinkage-whitening strength of IRP (see :class:`Whitening`); ``None`` disables it.
-DEFAULT_WHITENING = 1.0
+DEFAULT_WHITENING = 0.3
 
 
 def normalize_rows(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
@@ -68,7 +68,7 @@ class Whitening:
     gain: torch.Tensor  # (r,)
 
     def apply(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) @ self.basis.T * self.gain
+        return (x - self.mean) @ self.forward_matrix
 
     @property
     def forward_matrix(self) -> torch.Tensor:
@@ -81,32 +81,97 @@ class Whitening:
         return self.basis / self.gain[:, None]
 
 
+def gram_eigh(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Squared singular values (descending) and right singular vectors (d, r) of ``rows`` (k, d), float64.
+
+    Through the (d, d) Gram matrix: several times faster than an SVD of the tall (k, d) matrix and it
+    never holds a (k, d) left factor. Eigenvalues below ``TRUNCATION_RTOL**2`` of the largest (plus the
+    Gram matrix's own round-off) are dropped: they carry no signal.
+    """
+    gram = rows.T @ rows
+    values, vectors = torch.linalg.eigh(gram)
+    values, vectors = values.flip(0), vectors.flip(1)
+    floor = max(TRUNCATION_RTOL**2, GRAM_ROUND_OFF * rows.shape[1]) * values[0].clamp_min(0)
+    keep = values > floor if values.numel() and values[0] > 0 else values > 0
+    return values[keep], vectors[:, keep]
+
+
+#: Relative round-off of a float64 Gram matrix's eigenvalues, per dimension (a few machine epsilons).
+GRAM_ROUND_OFF = 8 * torch.finfo(torch.float64).eps
+
+
 def whitening(anchors: torch.Tensor, strength: float | None) -> Whitening:
     a = anchors.to(torch.float64)
     mean = a.mean(dim=0)
     if strength is None:
         eye = torch.eye(a.shape[1], dtype=torch.float64)
         return Whitening(mean, eye, torch.ones(a.shape[1], dtype=torch.float64))
-    _, s, vh = torch.linalg.svd(a - mean, full_matrices=False)
-    keep = s > TRUNCATION_RTOL * s[0]
-    variance = s[keep] ** 2 / a.shape[0]
-    return Whitening(mean, vh[keep], torch.rsqrt(variance + strength * variance.mean()))
+    squares, vectors = gram_eigh(a - mean)
+    variance = squares / a.shape[0]
+    return Whitening(mean, vectors.T.contiguous(), torch.rsqrt(variance + strength * variance.mean()))
 
 
 @dataclass(frozen=True)
-class AnchorSpectrum:
-    """One side as a target: thin SVD ``U diag(s) Vh`` of its centred, whitened, normalised anchors."""
+class AnchorSide:
+    """One side's anchors centred, whitened and L2-normalised: the rows of its relative projection."""
 
     whitening: Whitening
-    u: torch.Tensor  # (k, r)
-    s: torch.Tensor  # (r,)
-    vh: torch.Tensor  # (r, r_w), in whitened coordinates
+    rows: torch.Tensor  # (k, r_w), unit rows
     #: Mean norm of the centred anchors: the scale the relative step discards.
     norm_scale: float
 
     @property
     def mean(self) -> torch.Tensor:
         return self.whitening.mean
+
+    @property
+    def factor(self) -> torch.Tensor:
+        """(d, k): centred sample -> (a positive multiple of) its relative representation."""
+        return self.whitening.forward_matrix @ self.rows.T
+
+
+def anchor_side(
+    anchors: torch.Tensor, name: str = "anchors", whitening_strength: float | None = None
+) -> AnchorSide:
+    """Centre, whiten and normalise one side's anchors (float64)."""
+    a = anchors.to(torch.float64)
+    centred = a - a.mean(dim=0)
+    check_nonzero_rows(centred, name)
+    norm_scale = float(torch.linalg.vector_norm(centred, dim=-1).mean())
+    del centred
+    white = whitening(a, whitening_strength)
+    return AnchorSide(white, normalize_rows(white.apply(a)), norm_scale)
+
+
+@dataclass(frozen=True)
+class AnchorSpectrum:
+    """One side as a target: ``rows = U diag(s) V^T``, the thin SVD of its centred, whitened, normalised
+    anchors, held as ``s`` and ``V`` (``U = rows V / s`` is formed on demand)."""
+
+    side: AnchorSide
+    s: torch.Tensor  # (r,)
+    v: torch.Tensor  # (r_w, r), in whitened coordinates
+
+    @property
+    def whitening(self) -> Whitening:
+        return self.side.whitening
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.side.mean
+
+    @property
+    def norm_scale(self) -> float:
+        return self.side.norm_scale
+
+    @property
+    def u(self) -> torch.Tensor:
+        """(k, r) left singular vectors."""
+        return self.side.rows @ self.v / self.s
+
+    @property
+    def vh(self) -> torch.Tensor:
+        return self.v.T
 
     @property
     def mean_square(self) -> float:
@@ -116,27 +181,24 @@ class AnchorSpectrum:
     @property
     def output_basis(self) -> torch.Tensor:
         """(r, d): right singular vectors mapped back to the centred (unwhitened) space."""
-        return self.vh @ self.whitening.inverse_matrix
+        return self.v.T @ self.whitening.inverse_matrix
+
+
+def spectrum_of(side: AnchorSide) -> AnchorSpectrum:
+    squares, v = gram_eigh(side.rows)
+    return AnchorSpectrum(side, squares.sqrt(), v)
 
 
 def anchor_spectrum(
     anchors: torch.Tensor, name: str = "anchors", whitening_strength: float | None = None
 ) -> AnchorSpectrum:
     """Centre, whiten, normalise and decompose one side's anchors (the expensive step of a fit)."""
-    a = anchors.to(torch.float64)
-    centred = a - a.mean(dim=0)
-    check_nonzero_rows(centred, name)
-    norms = torch.linalg.vector_norm(centred, dim=-1)
-    white = whitening(a, whitening_strength)
-    u, s, vh = torch.linalg.svd(normalize_rows(white.apply(a)), full_matrices=False)
-    keep = s > TRUNCATION_RTOL * s[0]
-    return AnchorSpectrum(white, u[:, keep], s[keep], vh[keep], float(norms.mean()))
+    return spectrum_of(anchor_side(anchors, name, whitening_strength))
 
 
 def source_factor(anchors: torch.Tensor, whitening_strength: float | None = None) -> torch.Tensor:
     """(d_x, k) map from a centred source sample to (a positive multiple of) its relative representation."""
-    white = whitening(anchors, whitening_strength)
-    return white.forward_matrix @ normalize_rows(white.apply(anchors.to(torch.float64))).T
+    return anchor_side(anchors, "source_anchors", whitening_strength).factor
 
 
 def ridge_filter(s: torch.Tensor, ridge: float) -> torch.Tensor:
@@ -151,6 +213,24 @@ def target_factor(spectrum: AnchorSpectrum, ridge: float) -> torch.Tensor:
     converts a relative strength.
     """
     return (spectrum.u * ridge_filter(spectrum.s, ridge)) @ spectrum.output_basis
+
+
+def coupled_factors(source: AnchorSide, target: AnchorSpectrum) -> torch.Tensor:
+    """(r_x, r): ``source.rows^T U``, the only product of a fit that needs both sides' anchors.
+
+    ``source.factor @ target_factor(target, ridge) == source.whitening.forward_matrix @ coupled
+    * ridge_filter(s, ridge) @ target.output_basis`` for every ridge, so one (k x r_x x r) product serves
+    every candidate strength; computed as ``(rows_x^T rows_y) V / s`` without forming ``U``.
+    """
+    return (source.rows.T @ target.side.rows) @ target.v / target.s
+
+
+def irp_transform(
+    source: AnchorSide, target: AnchorSpectrum, ridge: float, coupled: torch.Tensor
+) -> torch.Tensor:
+    """(d_x, d_y) IRP matrix from :func:`coupled_factors`: equal to ``source.factor @ target_factor(...)``."""
+    inner = (coupled * ridge_filter(target.s, ridge)) @ target.output_basis
+    return source.whitening.forward_matrix @ inner
 
 
 def inverse_relative_projection(

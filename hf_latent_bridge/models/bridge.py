@@ -7,14 +7,18 @@ Shapes live in the config; loading checks tensors against it and refuses missing
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
-from ..core.alignment import DIRECT_METHODS, TranslationMap, fit_irp
+from ..core.alignment import DIRECT_METHODS, IrpProblem, Progress, TranslationMap
 from ..core.anchor_set import AnchorSet, fingerprint
 from ..core.anchors import ensemble_member_size, ensemble_subsets
 from ..core.options import (
@@ -28,7 +32,6 @@ from ..core.options import (
     check_whitening,
 )
 from ..core.projection import DEFAULT_WHITENING
-from ..core.ridge import choose_ridge
 from ..core.validation import (
     as_tensor,
     check_anchor_pair,
@@ -104,7 +107,8 @@ class LatentBridge(HubCardMixin, BufferStateMixin, PreTrainedModel):
         ensemble: int = 1,
         ensemble_fraction: float = 0.8,
         seed: int = 0,
-        folds: int = 5,
+        folds: int | None = None,
+        show_progress: bool = False,
         source_encoder: EncoderRef | dict[str, Any] | str | None = None,
         target_encoder: EncoderRef | dict[str, Any] | str | None = None,
         anchor_set: AnchorSet | dict[str, Any] | None = None,
@@ -114,14 +118,18 @@ class LatentBridge(HubCardMixin, BufferStateMixin, PreTrainedModel):
 
         Args:
             method: ``"irp"`` (default) or a direct baseline (``"procrustes"``, ``"linear"``,
-                ``"affine"``, ``"l-ortho"``, ``"identity"``).
-            ridge: IRP only. ``"auto"`` cross-validates the Tikhonov strength on the anchors
-                (``folds`` folds); a number sets it, relative to the mean squared singular value of
-                the target anchors (0 is the truncated pseudo-inverse).
+                ``"l-ortho"``, ``"identity"``). ``"affine"`` is a deprecated alias of ``"linear"``
+                (on centred anchors its bias is zero).
+            ridge: IRP only. ``"auto"`` picks the Tikhonov strength with the best exact leave-one-out
+                cosine on the anchors (closed form, one decomposition for every candidate); a number
+                sets it, relative to the mean squared singular value of the target anchors (0 is the
+                truncated pseudo-inverse).
             whitening: IRP only. Shrinkage whitening of each side before the relative projection:
                 every principal direction of the anchors is scaled by 1/sqrt(var + whitening * mean var).
-                ``None`` is the plain relative projection of the paper; the default 1.0 evens out
-                anisotropic spaces (see benchmarks/README.md for its effect).
+                ``None`` is the plain relative projection of the paper; the default (0.3, see
+                ``core.projection.DEFAULT_WHITENING``) evens out anisotropic spaces. Smaller strengths
+                move IRP towards least squares in whitened coordinates, larger ones towards the plain
+                projection (see benchmarks/README.md for the measured effect).
             scale: IRP only. Output norm: ``"mean"`` norm of the centred target anchors, ``"none"``
                 (unit) or a positive number.
             ensemble: average the translations of this many seeded anchor subsets, each holding
@@ -129,7 +137,16 @@ class LatentBridge(HubCardMixin, BufferStateMixin, PreTrainedModel):
             source_encoder / target_encoder: where the embeddings came from (recorded in the config).
             anchor_set: which inputs the anchors are (recorded and fingerprinted).
             dtype: storage dtype; default float64 if either side is float64, else float32.
+            show_progress: show a progress bar of the fitting steps (tqdm), off by default.
+            folds: deprecated and ignored (the automatic ridge is chosen by exact leave-one-out).
         """
+        if folds is not None:
+            warnings.warn(
+                "LatentBridge.fit(folds=...) is ignored: the automatic ridge uses exact leave-one-out "
+                "cross-validation. Drop the argument.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         x = as_tensor(source_anchors, "source_anchors")
         y = as_tensor(target_anchors, "target_anchors")
         check_anchor_pair(x, y)
@@ -150,11 +167,28 @@ class LatentBridge(HubCardMixin, BufferStateMixin, PreTrainedModel):
         subsets = ensemble_subsets(x.shape[0], ensemble, ensemble_fraction, seed)
         fit_report: dict[str, Any] = {}
         ridge_selected = None
-        if method == "irp":
-            ridge_selected, fit_report = _resolve_ridge(x64, y64, ridge, whitening, folds, seed)
-            maps = [fit_irp(x64[rows], y64[rows], ridge_selected, scale, whitening) for rows in subsets]
-        else:
-            maps = [DIRECT_METHODS[method](x64[rows], y64[rows]) for rows in subsets]
+        members = len(subsets)
+        auto = ridge == "auto"
+        whole = method == "irp" and (members == 1 or auto)  # decompose all the anchors once
+        steps = members + 3 * whole + auto + (3 * members if method == "irp" and members > 1 else 0)
+        with _progress_bar(show_progress, steps, f"fitting {method}") as progress:
+            if method == "irp":
+                problem = IrpProblem.prepare(x64, y64, whitening, progress) if whole else None
+                ridge_selected, fit_report = _resolve_ridge(problem, ridge)
+                if auto:
+                    progress("ridge")
+                maps = []
+                for rows in subsets:
+                    if members > 1:
+                        problem = IrpProblem.prepare(x64[rows], y64[rows], whitening, progress)
+                    maps.append(problem.map(ridge_selected, scale))
+                    progress("map")
+                del problem
+            else:
+                maps = []
+                for rows in subsets:
+                    maps.append(DIRECT_METHODS[method](x64[rows], y64[rows]))
+                    progress("map")
 
         config = LatentBridgeConfig(
             method=method,
@@ -354,15 +388,25 @@ def _storage_dtype(config: LatentBridgeConfig) -> torch.dtype:
     return dtype
 
 
-def _resolve_ridge(
-    x: torch.Tensor, y: torch.Tensor, ridge: float | str, whitening: float | None, folds: int, seed: int
-) -> tuple[float, dict[str, Any]]:
-    if ridge != "auto":
+def _resolve_ridge(problem: IrpProblem | None, ridge: float | str) -> tuple[float, dict[str, Any]]:
+    if ridge != "auto" or problem is None:
         return float(ridge), {}
-    if x.shape[0] < MIN_ANCHORS_FOR_AUTO_RIDGE:
+    if problem.source.rows.shape[0] < MIN_ANCHORS_FOR_AUTO_RIDGE:
         return 0.0, {"ridge_note": f"fewer than {MIN_ANCHORS_FOR_AUTO_RIDGE} anchors: no ridge"}
-    best, scores = choose_ridge(x, y, whitening, folds=folds, seed=seed)
+    best, scores = problem.choose_ridge()
     return best, {"ridge_cv_cosine": {f"{r:.4g}": round(s, 6) for r, s in scores.items()}}
+
+
+@contextmanager
+def _progress_bar(show: bool, total: int, description: str) -> Iterator[Progress]:
+    """A ``progress(stage)`` callback that advances a tqdm bar by one step (a no-op when hidden)."""
+    with tqdm(total=total, desc=description, disable=not show, leave=False, unit="step") as bar:
+
+        def progress(stage: str) -> None:
+            bar.set_postfix_str(stage, refresh=False)
+            bar.update()
+
+        yield progress
 
 
 def _describe_difference(a: AnchorSet, b: AnchorSet) -> str:

@@ -47,7 +47,7 @@ class LatentBridgeConfig(PreTrainedConfig):
 
     Args:
         method: ``"irp"`` (inverse relative projection, default) or a direct baseline:
-            ``"procrustes"``, ``"linear"``, ``"affine"``, ``"l-ortho"``, ``"identity"``.
+            ``"procrustes"``, ``"linear"``, ``"l-ortho"``, ``"identity"`` (``"affine"``: saved by older versions, the same map as ``"linear"``).
         source_dim / target_dim / num_anchors: shapes of the fitted tensors.
         ridge: IRP regularisation asked for: ``"auto"`` (cross-validated on the anchors) or a
             strength relative to the mean squared singular value of the target anchors.
