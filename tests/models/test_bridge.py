@@ -136,7 +136,7 @@ def test_linear_recovers_an_affine_map(rng):
 def test_affine_is_a_deprecated_alias_of_linear(rng):
     x = torch.randn(80, 6, dtype=F64, generator=rng)
     y = x @ torch.randn(6, 7, dtype=F64, generator=rng) + 2.0
-    with pytest.warns(DeprecationWarning, match="method='linear'"):
+    with pytest.warns(DeprecationWarning, match="method 'affine' is deprecated.*Use 'linear'"):
         affine = LatentBridge.fit(x, y, method="affine")
     assert affine.config.method == "linear"
     assert "affine" not in METHODS
