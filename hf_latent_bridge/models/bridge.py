@@ -243,10 +243,16 @@ class LatentBridge(HubCardMixin, BufferStateMixin, PreTrainedModel):
         """Translate source embeddings into the target space.
 
         ``x`` is (n, d_source) or (d_source,), numpy or torch; the result has the same kind, rank and
-        dtype (half precision inputs are computed in the bridge's dtype and cast back). NaN or Inf in
-        the input raise :class:`BridgeInputError` naming the rows; nothing non-finite is returned.
+        dtype (half precision inputs are computed in the bridge's dtype and cast back). A list of rows
+        (what ``datasets.Dataset.map(batched=True)`` hands over) gives a numpy array, so a column
+        translates in one line::
+
+            dataset.map(lambda batch: {"translated": bridge.translate(batch["embedding"])}, batched=True)
+
+        NaN or Inf in the input raise :class:`BridgeInputError` naming the rows; nothing non-finite is
+        returned.
         """
-        is_numpy = isinstance(x, np.ndarray)
+        is_numpy = isinstance(x, (np.ndarray, list, tuple))
         tensor = as_tensor(x, "embeddings")
         single = tensor.ndim == 1
         if single:

@@ -186,13 +186,14 @@ def fit_from_encoders(
         source_encoder=encoders[0].ref,
         target_encoder=encoders[1].ref,
         anchor_set=anchor_set,
+        show_progress=show_progress,
         **bridge_options,
     )
     result = FitFromEncoders(bridge, *encoders)
     if not scored:
         return result
 
-    result.head = _head(head, target_train, labels, id2label, encoders[1])
+    result.head = _head(head, target_train, labels, id2label, encoders[1], show_progress)
     test = splits.test
     test_labels = _relabel(splits.test_labels, id2label, result.head)
     source_test, target_test = embed(encoders[0], test, text_column), embed(encoders[1], test, target_column)
@@ -213,11 +214,21 @@ def fit_from_encoders(
 
 
 def _head(
-    head: Any, embeddings: torch.Tensor, labels: torch.Tensor, id2label: dict[int, str], target: Encoder
+    head: Any,
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    id2label: dict[int, str],
+    target: Encoder,
+    show_progress: bool,
 ) -> ClassificationHead:
     if head is None:
         return ClassificationHead.fit(
-            embeddings, labels, id2label=id2label, pooling=target.ref.pooling, encoder=target.ref
+            embeddings,
+            labels,
+            id2label=id2label,
+            pooling=target.ref.pooling,
+            encoder=target.ref,
+            show_progress=show_progress,
         )
     if not isinstance(head, ClassificationHead):
         head = head_from_classifier(head)

@@ -19,6 +19,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
+from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 from transformers import initialization as init
 
@@ -164,6 +165,7 @@ class ClassificationHead(HubCardMixin, PreTrainedModel):
         tol: float = 1e-7,
         pooling: str | None = None,
         encoder: EncoderRef | dict[str, Any] | str | None = None,
+        show_progress: bool = False,
     ) -> ClassificationHead:
         """Train a multinomial logistic-regression head.
 
@@ -177,6 +179,7 @@ class ClassificationHead(HubCardMixin, PreTrainedModel):
             labels: ``(n,)`` integer class ids in ``0..num_labels-1``.
             id2label: class names (dict or list); defaults to the label ids present.
             C: inverse regularisation strength (> 0).
+            show_progress: a progress bar of the solver's loss evaluations (tqdm), off by default.
         """
         x = as_tensor(embeddings, "embeddings")
         check_matrix(x, "embeddings")
@@ -208,7 +211,8 @@ class ClassificationHead(HubCardMixin, PreTrainedModel):
         std = x64.std(0, correction=0) if standardize else torch.ones(x64.shape[1], dtype=torch.float64)
         std = torch.where(std > 1e-12, std, torch.ones_like(std))
         z = (x64 - mean) / std
-        weight, bias, report = _fit_logistic(z, y, num_labels, C, max_iter, tol)
+        with tqdm(total=int(max_iter * 1.25), desc="training head", disable=not show_progress) as bar:
+            weight, bias, report = _fit_logistic(z, y, num_labels, C, max_iter, tol, lambda: bar.update())
         head = cls(
             x.shape[1],
             num_labels,

@@ -311,3 +311,18 @@ def test_module_to_moves_and_casts_the_buffers(pair):
     moved = bridge.to(torch.float64)
     assert moved.dtype == torch.float64 and moved.device.type == "cpu"
     torch.testing.assert_close(moved.translate(x), bridge.translate(x), rtol=1e-5, atol=1e-5)
+
+
+def test_translate_drops_into_datasets_map(pair):
+    import datasets
+
+    xa, ya, x, _ = pair
+    bridge = LatentBridge.fit(xa, ya)
+    table = datasets.Dataset.from_dict({"embedding": x.tolist(), "id": list(range(len(x)))})
+    mapped = table.map(lambda batch: {"translated": bridge.translate(batch["embedding"])}, batched=True)
+    expected = bridge.translate(torch.as_tensor(x.tolist(), dtype=x.dtype))
+    torch.testing.assert_close(torch.tensor(mapped["translated"], dtype=expected.dtype), expected)
+    as_numpy = table.with_format("numpy").map(
+        lambda batch: {"translated": bridge.translate(batch["embedding"])}, batched=True, batch_size=7
+    )
+    assert np.allclose(np.asarray(as_numpy["translated"]), expected.numpy())

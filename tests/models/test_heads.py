@@ -225,3 +225,14 @@ def test_head_from_roberta_is_refused():
         head_from_classifier(RobertaForSequenceClassification(config).eval())
     with pytest.raises(BridgeInputError, match="classification model"):
         head_from_classifier(42)
+
+
+def test_head_training_shows_progress_only_when_asked(capsys):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(60, 5, generator=g)
+    labels = (x[:, 0] > 0).long()
+    quiet = ClassificationHead.fit(x, labels)
+    assert "training head" not in capsys.readouterr().err
+    loud = ClassificationHead.fit(x, labels, show_progress=True)
+    assert "training head" in capsys.readouterr().err
+    assert torch.equal(quiet.weight, loud.weight)  # the bar changes nothing
