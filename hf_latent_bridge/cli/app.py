@@ -1,4 +1,4 @@
-"""The ``hf-latent-bridge`` command line: fit, eval, predict and demo, thin over the library.
+"""The Typer app of the ``hf-latent-bridge`` command line, and its one-line error plumbing.
 
 Every failure ends as one line on stderr (``error: ...``) and a non-zero exit code; set
 ``HF_LATENT_BRIDGE_DEBUG=1`` to see the traceback instead. Outputs are written to a temporary sibling
