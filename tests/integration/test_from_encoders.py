@@ -31,7 +31,8 @@ def test_one_call_on_real_encoders_matches_the_demos_stitching(tmp_path):
     assert metrics["num_samples"] == len(splits["test"])
     model.save_pretrained(tmp_path / "model")
     loaded = StitchedModel.from_pretrained(
-        tmp_path / "model", source_encoder=load_encoder(minilm_path(), hub_id=model.config.source.name_or_path)
+        tmp_path / "model",
+        source_encoder=load_encoder(minilm_path(), hub_id=model.config.source.name_or_path),
     )
     prediction = loaded.classify(["Do you like to play basketball?"]).argmax(-1).item()
     assert loaded.config.id2label[prediction] == "sports"
