@@ -11,13 +11,17 @@ from ..encoding.embed import embed_inputs, embedding_chunks
 from ..encoding.sharding import fixed_chunks, sharded_map, text_chunks
 from .curve import anchor_curve, default_anchor_counts
 from .heads import default_head_factory, head_predict
-from .matrix import DEFAULT_METHODS, NATIVE, StitchingMatrix, stitching_matrix
+from .matrix import DEFAULT_METHODS, MATRIX_METHODS, NATIVE, RELATIVE, StitchingMatrix, stitching_matrix
+from .relative import RelativeHead
 from .run import evaluate_encoders
 
 __all__ = [
     "DEFAULT_METHODS",
+    "MATRIX_METHODS",
     "METRICS",
     "NATIVE",
+    "RELATIVE",
+    "RelativeHead",
     "StitchingMatrix",
     "accuracy",
     "aggregate_outcomes",
