@@ -96,14 +96,17 @@ class ScaleInvarianceReport:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def invariant(self) -> bool:
-        """The paper's assumption: every rescaling within the working range left the decisions alone."""
-        return all(t.passed for t in self.trials if t.in_working_range and t.kind != "equalize")
+    def invariant(self) -> bool | None:
+        """The paper's assumption: every rescaling within the working range left the decisions alone
+        (None: no rescaling tried)."""
+        scaled = [t for t in self.trials if t.kind != "equalize"]
+        return all(t.passed for t in scaled if t.in_working_range) if scaled else None
 
     @property
-    def fully_invariant(self) -> bool:
-        """Every rescaling passed, the extreme factors included."""
-        return all(t.passed for t in self.trials if t.kind != "equalize")
+    def fully_invariant(self) -> bool | None:
+        """Every rescaling passed, the extreme factors included (None: no rescaling tried)."""
+        scaled = [t for t in self.trials if t.kind != "equalize"]
+        return all(t.passed for t in scaled) if scaled else None
 
     @property
     def irp_safe(self) -> bool | None:
