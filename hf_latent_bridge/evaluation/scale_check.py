@@ -25,11 +25,27 @@ def check_head(
     embeddings: Any,
     labels: Any = None,
     *,
-    centres: Sequence[str] = DEFAULT_CENTRES,
+    centres: Sequence[str] | Mapping[str, Any] = DEFAULT_CENTRES,
     **options: Any,
 ) -> dict[str, ScaleInvarianceReport]:
-    """:func:`check_scale_invariance` about each of ``centres`` (``"mean"``, ``"origin"``)."""
-    return {c: check_scale_invariance(head, embeddings, labels, centre=c, **options) for c in centres}
+    """:func:`check_scale_invariance` about each of ``centres``, by name.
+
+    ``centres`` names ``"mean"`` / ``"origin"``, or maps names to centres (a string or a ``(d,)`` tensor,
+    e.g. ``{"anchor mean": bridge.output_shift[0], "origin": "origin"}``: IRP rescales about the mean of
+    the target *anchors*, which can differ from the mean of the rows checked).
+    """
+    named = dict(centres) if isinstance(centres, Mapping) else {c: c for c in centres}
+    return {
+        name: check_scale_invariance(
+            head,
+            embeddings,
+            labels,
+            centre=centre,
+            centre_name=None if isinstance(centre, str) else name,
+            **options,
+        )
+        for name, centre in named.items()
+    }
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

@@ -42,6 +42,9 @@ def test_check_head_reports_both_centres_as_markdown_json_and_figure(digits, tmp
     assert payload["head"] == "logistic" and set(payload["reports"]) == {"mean", "origin"}
     assert payload["reports"]["mean"]["verdict"] == reports["mean"].verdict
     assert paths["plot"].read_bytes()[:8] == PNG_MAGIC
+    named = check_head(head, digits["test"]["rff"], centres={"anchor mean": digits["train"]["rff"].mean(0)})
+    assert list(named) == ["anchor mean"] and named["anchor mean"].centre == "anchor mean"
+    assert named["anchor mean"].accuracy is None
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "scale_invariance.json", "scale_invariance.md", "scale_invariance.png",
     ]  # fmt: skip
