@@ -221,11 +221,14 @@ def plot_scale_invariance(reports: Mapping[str, Mapping[str, Any]], path: str | 
     plt = _pyplot()
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
     try:
-        for name, report in reports.items():
+        colours = plt.get_cmap("tab10" if len(reports) <= 10 else "tab20").colors
+        for i, (name, report) in enumerate(reports.items()):
             trials = [t for t in report["trials"] if t["kind"] == "factor"]
             factors = [t["factor"] for t in trials]
-            left.plot(factors, [t["agreement"] for t in trials], marker="o", markersize=3, label=name)
-            right.plot(factors, [t["margin_ratio"] for t in trials], marker="o", markersize=3, label=name)
+            style = {"marker": "o", "markersize": 3, "label": name, "color": colours[i % len(colours)]}
+            style["linestyle"] = ("-", "--")[(i // len(colours)) % 2]
+            left.plot(factors, [t["agreement"] for t in trials], **style)
+            right.plot(factors, [t["margin_ratio"] for t in trials], **style)
         first = next(iter(reports.values()), None)
         if first is not None:
             low, high = first["working_range"]
@@ -246,7 +249,10 @@ def plot_scale_invariance(reports: Mapping[str, Mapping[str, Any]], path: str | 
         left.set_ylabel("predictions unchanged")
         left.set_ylim(0, 1.02)
         right.set_ylabel("median margin ratio (scaled / unscaled)")
-        left.legend(fontsize=7)
+        handles, labels = left.get_legend_handles_labels()
+        extra_handles, extra_labels = right.get_legend_handles_labels()
+        handles, labels = handles + extra_handles[len(reports) :], labels + extra_labels[len(reports) :]
+        figure.legend(handles, labels, loc="outside lower center", ncol=min(3, len(labels) or 1), fontsize=7)
         return _save(figure, path)
     finally:
         plt.close(figure)
