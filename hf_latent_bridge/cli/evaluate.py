@@ -39,7 +39,9 @@ def eval_command(
     test_size: Annotated[float, typer.Option(help="Held-out share when there is no --test-split.")] = 0.3,
     data_config: Annotated[str | None, typer.Option(help="Configuration name of a Hub data set.")] = None,
     data_revision: Annotated[str | None, typer.Option(help="Revision of a Hub data set.")] = None,
-    methods: Annotated[str, typer.Option(help="Comma-separated methods.")] = "identity,procrustes,irp",
+    methods: Annotated[
+        str, typer.Option(help="Comma-separated methods (translation methods, and 'relative': the baseline).")
+    ] = "identity,procrustes,irp",
     num_anchors: Annotated[
         int | None, typer.Option("--num-anchors", "-k", help="Anchors (default: all train rows).")
     ] = None,
@@ -74,7 +76,8 @@ def eval_command(
 
     method_list = [m.strip() for m in methods.split(",") if m.strip()]
     for m in method_list:
-        check_method(m, "--methods")
+        if m != "relative":  # the relative baseline: no bridge, a head on cosines to the anchors
+            check_method(m, "--methods")
     check_strategy(strategy, "--strategy")
     if len(encoders) < 2:
         raise UsageError(f"eval needs at least 2 encoders, got {len(encoders)}.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ from ..errors import BridgeInputError
 from ..files import write_text_atomic
 from ..models.bridge import LatentBridge
 from .heads import HeadFactory, default_head_factory, head_predict
+from .relative import RelativeHead
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -32,6 +33,16 @@ NATIVE = "native"
 
 
 DEFAULT_METHODS = ("irp", "procrustes")
+
+
+#: The relative baseline (Moschella et al., 2023): no bridge; a head trained on the target's cosines to
+#: the anchors classifies the source's cosines to the same anchors (see :class:`RelativeHead`). Its cosine,
+#: MSE and retrieval compare relative representations, not embeddings.
+RELATIVE = "relative"
+
+
+#: Every method a matrix cell can use: the translation methods and the relative baseline.
+MATRIX_METHODS = (*METHODS, RELATIVE)
 
 
 @dataclass
@@ -54,6 +65,8 @@ class StitchingMatrix:
     heads: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     #: The fitted bridges by (source, target, method) (not serialised), e.g. to save stitched models.
     bridges: dict[tuple[str, str, str], Any] = field(default_factory=dict, repr=False, compare=False)
+    #: The relative baseline's heads by target (not serialised), when ``"relative"`` was evaluated.
+    relative_heads: dict[str, RelativeHead] = field(default_factory=dict, repr=False, compare=False)
 
     def cell(self, source: str, target: str, method: str) -> dict[str, Any]:
         """The cell of one pair and method (``method="native"`` for the diagonal)."""
@@ -194,7 +207,12 @@ def stitching_matrix(
     Args:
         train / test: encoder name -> (n, d) embeddings of the train / test split (rows aligned).
         train_labels / test_labels: class ids.
-        methods: translation methods (see :data:`hf_latent_bridge.alignment.METHODS`).
+        methods: translation methods (see :data:`hf_latent_bridge.core.alignment.METHODS`), and
+            ``"relative"``: the relative baseline, which fits no bridge but one :class:`RelativeHead` per
+            target on the cosines of its train rows to its anchors (``head_factory`` if given, else
+            :meth:`RelativeHead.fit`), applied to the source's cosines to the same anchor rows. Its
+            cosine, MSE and retrieval compare relative representations (cells say ``space="relative"``);
+            ``extra["relative_native_accuracy"]`` holds each relative head on its own space.
         num_anchors / anchor_strategy / seed: how anchors are chosen among the train rows (all of them
             by default); ``farthest`` runs in the first encoder's space. ``anchor_rows`` overrides.
         bridge_options: extra keyword arguments for :meth:`LatentBridge.fit` (ridge, scale, ...).
@@ -205,9 +223,11 @@ def stitching_matrix(
     train_labels = torch.as_tensor(np.asarray(train_labels)).long()
     test_labels = torch.as_tensor(np.asarray(test_labels)).long()
     methods = list(dict.fromkeys(methods))
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in MATRIX_METHODS]
     if unknown or not methods:
-        raise BridgeInputError(f"unknown method(s) {unknown or methods}; choose from {', '.join(METHODS)}.")
+        raise BridgeInputError(
+            f"unknown method(s) {unknown or methods}; choose from {', '.join(MATRIX_METHODS)}."
+        )
     names = list(train)
     if anchor_rows is None:
         anchor_rows = choose_anchor_rows(
@@ -219,28 +239,39 @@ def stitching_matrix(
             seed=seed,
         )
     anchor_rows = torch.as_tensor(anchor_rows).long()
-    head_factory = head_factory or default_head_factory
+    custom_head_factory, head_factory = head_factory, head_factory or default_head_factory
     options = dict(bridge_options or {})
+    progress = _is_main(accelerator) and show_progress is not False
 
     heads = {}
-    for t in tqdm(
-        names, desc="training heads", disable=not (_is_main(accelerator) and show_progress is not False)
-    ):
+    for t in tqdm(names, desc="training heads", disable=not progress):
         heads[t] = head_factory(train[t], train_labels, id2label)
+    relative = _RelativeSpaces(train, test, anchor_rows) if RELATIVE in methods else None
+    relative_heads = {}
+    if relative is not None:
+        for t in tqdm(names, desc="training relative heads", disable=not progress):
+            relative_heads[t] = relative.fit_head(t, train_labels, id2label, custom_head_factory)
 
     # Fit every bridge (cheap, deterministic: every process fits the same ones).
     cells: list[dict[str, Any]] = []
-    bridges: list[LatentBridge | None] = []
-    pairs = [(s, t) for s in names for t in names]
-    for s, t in tqdm(
-        pairs, desc="fitting bridges", disable=not (_is_main(accelerator) and show_progress is not False)
-    ):
+    scorers: list[_Scorer | None] = []
+    bridges: dict[tuple[str, str, str], LatentBridge] = {}
+    for s, t in tqdm([(s, t) for s in names for t in names], desc="fitting bridges", disable=not progress):
         for method in [NATIVE] if s == t else methods:
             cell: dict[str, Any] = {"source": s, "target": t, "method": method}
-            bridge = None
-            if method == "identity" and train[s].shape[1] != train[t].shape[1]:
+            if method == NATIVE:
+                scorer = _Scorer(lambda rows, t=t: test[t][rows], heads[t], test[t])
+            elif method == RELATIVE:
+                cell["space"] = "relative"
+                scorer = _Scorer(
+                    lambda rows, s=s: relative.project(s, rows),  # type: ignore[union-attr]
+                    relative_heads[t].head,
+                    relative.test[t],  # type: ignore[union-attr]
+                )
+            elif method == "identity" and train[s].shape[1] != train[t].shape[1]:
                 cell["note"] = f"dimensions differ ({train[s].shape[1]} vs {train[t].shape[1]})"
-            elif method != NATIVE:
+                scorer = None
+            else:
                 started = time.perf_counter()
                 bridge = LatentBridge.fit(
                     train[s][anchor_rows],
@@ -254,22 +285,22 @@ def stitching_matrix(
                 cell["seconds"] = round(time.perf_counter() - started, 4)
                 if bridge.config.ridge_selected is not None:
                     cell["ridge_selected"] = bridge.config.ridge_selected
+                bridges[(s, t, method)] = bridge
+                scorer = _Scorer(lambda rows, s=s, b=bridge: b(test[s][rows]), heads[t], test[t])
             cells.append(cell)
-            bridges.append(bridge)
+            scorers.append(scorer)
 
-    banks = {t: _unit64(test[t]) for t in names}
-    active = [i for i, c in enumerate(cells) if c["method"] == NATIVE or bridges[i] is not None]
+    active = [(i, scorer) for i, scorer in enumerate(scorers) if scorer is not None]
+    banks: dict[int, torch.Tensor] = {}  # one retrieval bank per reference space
 
     def evaluate_rows(rows: torch.Tensor) -> torch.Tensor:
         columns = []
-        for i in active:
-            s, t = cells[i]["source"], cells[i]["target"]
-            bridge = bridges[i]
-            translated = test[t][rows] if bridge is None else bridge(test[s][rows])
-            predicted = head_predict(heads[t], translated)
-            columns.append(
-                row_outcomes(translated, test[t][rows], predicted, test_labels[rows], banks[t], rows)
-            )
+        for _, scorer in active:
+            bank = banks.setdefault(id(scorer.reference), _unit64(scorer.reference))
+            translated = scorer.translate(rows)
+            predicted = head_predict(scorer.head, translated)
+            reference = scorer.reference[rows]
+            columns.append(row_outcomes(translated, reference, predicted, test_labels[rows], bank, rows))
         return torch.cat(columns, dim=1)
 
     outcomes, gathered = sharded_map(
@@ -280,11 +311,18 @@ def stitching_matrix(
         show_progress=show_progress,
     )
     width = len(OUTCOME_COLUMNS)
-    for j, i in enumerate(active):
+    for j, (i, _) in enumerate(active):
         cells[i].update(aggregate_outcomes(outcomes[:, j * width : (j + 1) * width], test_labels))
     for c in cells:
         for m in METRICS:
             c.setdefault(m, None)
+    extra: dict[str, Any] = {}
+    if relative is not None:
+        # the relative head on its own space's test rows: what the baseline keeps of the native accuracy
+        extra["relative_native_accuracy"] = {
+            t: float((head_predict(relative_heads[t].head, relative.test[t]) == test_labels).double().mean())
+            for t in names
+        }
     return StitchingMatrix(
         encoders=names,
         dims={n: int(train[n].shape[1]) for n in names},
@@ -297,10 +335,44 @@ def stitching_matrix(
         num_classes=int(torch.unique(torch.cat([train_labels, test_labels])).numel()),
         num_gathered=gathered,
         num_processes=accelerator.num_processes if accelerator is not None else 1,
+        extra=extra,
         heads=heads,
-        bridges={
-            (c["source"], c["target"], c["method"]): b
-            for c, b in zip(cells, bridges, strict=True)
-            if b is not None
-        },
+        bridges=bridges,
+        relative_heads=relative_heads,
     )
+
+
+@dataclass(frozen=True)
+class _Scorer:
+    """How one cell is scored: test rows -> representation, the head on it, and the true reference."""
+
+    translate: Callable[[torch.Tensor], torch.Tensor]
+    head: Any
+    reference: torch.Tensor  # (n_test, d) in the space ``translate`` maps into
+
+
+class _RelativeSpaces:
+    """Every encoder's train and test rows as cosines to its own anchors (the relative baseline's space)."""
+
+    def __init__(
+        self, train: Mapping[str, torch.Tensor], test: Mapping[str, torch.Tensor], anchor_rows: torch.Tensor
+    ) -> None:
+        self.anchors = {n: train[n][anchor_rows] for n in train}
+        self.train = train
+        self.test = {n: RelativeHead.project(test[n], a) for n, a in self.anchors.items()}
+
+    def project(self, name: str, rows: torch.Tensor) -> torch.Tensor:
+        return self.test[name][rows]
+
+    def fit_head(
+        self,
+        name: str,
+        labels: torch.Tensor,
+        id2label: Mapping[int, str] | None,
+        head_factory: HeadFactory | None,
+    ) -> RelativeHead:
+        """The default logistic head (:meth:`RelativeHead.fit`), or ``head_factory``'s on the cosines."""
+        if head_factory is None:
+            return RelativeHead.fit(self.anchors[name], self.train[name], labels, id2label=id2label)
+        features = RelativeHead.project(self.train[name], self.anchors[name])
+        return RelativeHead(head_factory(features, labels, id2label), self.anchors[name])

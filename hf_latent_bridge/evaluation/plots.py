@@ -1,4 +1,4 @@
-"""Figures of evaluations: stitching heatmaps and accuracy-versus-anchors curves (matplotlib, Agg).
+"""Figures of evaluations: stitching heatmaps, anchor curves and scale checks (matplotlib, Agg).
 
 matplotlib is imported inside the functions (it is an optional dependency, and importing this module
 costs nothing); files are written through a temporary sibling and renamed into place.
@@ -93,22 +93,50 @@ def plot_stitching_heatmap(
         plt.close(figure)
 
 
-def plot_anchor_curve(curve: Mapping[str, Any], path: str | os.PathLike, metric: str = "accuracy") -> Path:
-    """Stitched ``metric`` versus number of anchors, one line per (pair, method), log-scaled x axis.
+def _curve_series(
+    points: list[Mapping[str, Any]], metric: str
+) -> dict[tuple[str, ...], list[tuple[int, float]]]:
+    """Points grouped by (source, target, method, strategy, ensemble), each sorted by anchor count."""
+    series: dict[tuple[str, ...], list[tuple[int, float]]] = {}
+    for point in points:
+        if point.get(metric) is None:
+            continue
+        key = (
+            point["source"],
+            point["target"],
+            point["method"],
+            str(point.get("anchor_strategy", "")),
+            str(point.get("ensemble", 1)),
+        )
+        series.setdefault(key, []).append((point["num_anchors"], point[metric]))
+    for values in series.values():
+        values.sort()
+    return series
 
-    ``curve`` is :func:`hf_latent_bridge.evaluation.anchor_curve` output; native target accuracies are
-    drawn as dotted horizontal lines.
+
+def _series_label(key: tuple[str, ...], shown: set[int]) -> str:
+    """``source → target, method[, strategy][, ensemble k]``: the parts of ``key`` in ``shown``."""
+    parts = [f"{key[0]} → {key[1]}"] if shown & {0, 1} else []
+    parts += [("ensemble " if i == 4 else "") + key[i] for i in sorted(shown) if i >= 2]
+    return ", ".join(parts)
+
+
+def plot_anchor_curve(curve: Mapping[str, Any], path: str | os.PathLike, metric: str = "accuracy") -> Path:
+    """Stitched ``metric`` versus number of anchors, one line per series, log-scaled x axis.
+
+    ``curve`` is :func:`hf_latent_bridge.evaluation.anchor_curve` output; a series is a (pair, method,
+    strategy, ensemble) and its label names what varies. Native target accuracies are dotted lines.
     """
     plt = _pyplot()
-    series: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
-    for point in curve["points"]:
-        key = (point["source"], point["target"], point["method"])
-        series.setdefault(key, []).append((point["num_anchors"], point[metric]))
+    series = _curve_series(list(curve["points"]), metric)
+    keys = sorted(series)
+    shown = {0, 2} | {i for i in range(5) if len({k[i] for k in keys}) > 1}
     figure, ax = plt.subplots(figsize=(6.4, 4.2))
     try:
-        for (s, t, method), values in sorted(series.items()):
-            values.sort()
-            ax.plot([k for k, _ in values], [v for _, v in values], marker="o", label=f"{s} → {t} ({method})")
+        for key in keys:
+            values = series[key]
+            label = _series_label(key, shown)
+            ax.plot([k for k, _ in values], [v for _, v in values], marker="o", label=label)
         if metric == "accuracy":
             for target, value in curve.get("native_accuracy", {}).items():
                 ax.axhline(value, linestyle=":", linewidth=1, color="grey")
@@ -118,6 +146,113 @@ def plot_anchor_curve(curve: Mapping[str, Any], path: str | os.PathLike, metric:
         ax.set_ylabel(f"stitched {metric}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
+        return _save(figure, path)
+    finally:
+        plt.close(figure)
+
+
+def plot_anchor_grid(
+    curve: Mapping[str, Any],
+    path: str | os.PathLike,
+    metrics: tuple[str, ...] = ("accuracy", "cosine", "mse", "top1_retrieval"),
+    title: str | None = None,
+) -> Path:
+    """One panel per (pair, metric) of an :func:`anchor_curve`: colour = strategy, line = method, marker =
+    ensemble size; the target dimension (IRP's exact-inverse threshold) is a dashed vertical line when
+    ``curve["target_dims"]`` gives it."""
+    plt = _pyplot()
+    points = list(curve["points"])
+    pairs = list(dict.fromkeys((p["source"], p["target"]) for p in points))
+    strategies = list(dict.fromkeys(str(p.get("anchor_strategy", "")) for p in points))
+    methods = list(dict.fromkeys(p["method"] for p in points))
+    ensembles = list(dict.fromkeys(str(p.get("ensemble", 1)) for p in points))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    styles, markers = ["-", "--", ":", "-."], ["o", "s", "^", "D"]
+    figure, axes = plt.subplots(
+        len(pairs), len(metrics), figsize=(3.4 * len(metrics), 2.8 * len(pairs)), squeeze=False,
+        constrained_layout=True,
+    )  # fmt: skip
+    try:
+        for row, (s, t) in enumerate(pairs):
+            for col, metric in enumerate(metrics):
+                ax = axes[row][col]
+                series = _curve_series([p for p in points if (p["source"], p["target"]) == (s, t)], metric)
+                for key, values in sorted(series.items()):
+                    _, _, method, strategy, members = key
+                    ax.plot(
+                        [k for k, _ in values],
+                        [v for _, v in values],
+                        color=colours[strategies.index(strategy) % len(colours)],
+                        linestyle=styles[methods.index(method) % len(styles)],
+                        marker=markers[ensembles.index(members) % len(markers)],
+                        markersize=3,
+                        linewidth=1.2,
+                        label=f"{method}, {strategy}"
+                        + (f", ensemble {members}" if len(ensembles) > 1 else ""),
+                    )
+                if metric == "accuracy" and t in curve.get("native_accuracy", {}):
+                    ax.axhline(curve["native_accuracy"][t], linestyle=":", linewidth=1, color="grey")
+                dim = curve.get("target_dims", {}).get(t)
+                if dim:
+                    ax.axvline(dim, linestyle="--", linewidth=0.8, color="black", alpha=0.5)
+                ax.set_xscale("log", base=2)
+                if metric == "mse":
+                    ax.set_yscale("log")
+                ax.set_title(f"{s} → {t}: {metric}", fontsize=8)
+                ax.tick_params(labelsize=7)
+                ax.grid(alpha=0.3)
+                if row == len(pairs) - 1:
+                    ax.set_xlabel("number of anchors", fontsize=8)
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        figure.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels) or 1), fontsize=7)
+        if title:
+            figure.suptitle(title, fontsize=10)
+        return _save(figure, path)
+    finally:
+        plt.close(figure)
+
+
+def plot_scale_invariance(reports: Mapping[str, Mapping[str, Any]], path: str | os.PathLike) -> Path:
+    """Agreement with the unscaled predictions, and the margin ratio, against the scale factor.
+
+    ``reports`` maps a head's name to :meth:`ScaleInvarianceReport.to_dict` output; only the fixed
+    factors are drawn (a dotted line marks the agreement threshold, the shaded band the working range).
+    """
+    plt = _pyplot()
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    try:
+        colours = plt.get_cmap("tab10" if len(reports) <= 10 else "tab20").colors
+        for i, (name, report) in enumerate(reports.items()):
+            trials = [t for t in report["trials"] if t["kind"] == "factor"]
+            factors = [t["factor"] for t in trials]
+            style = {"marker": "o", "markersize": 3, "label": name, "color": colours[i % len(colours)]}
+            style["linestyle"] = ("-", "--")[(i // len(colours)) % 2]
+            left.plot(factors, [t["agreement"] for t in trials], **style)
+            right.plot(factors, [t["margin_ratio"] for t in trials], **style)
+        first = next(iter(reports.values()), None)
+        if first is not None:
+            low, high = first["working_range"]
+            for ax in (left, right):
+                ax.axvspan(low, high, color="grey", alpha=0.12, linewidth=0)
+            left.axhline(first["agreement_threshold"], linestyle=":", color="black", linewidth=1)
+            factors = sorted(
+                {t["factor"] for r in reports.values() for t in r["trials"] if t["kind"] == "factor"}
+            )
+            right.plot(
+                factors, factors, linestyle="--", color="black", linewidth=1, label="homogeneous (= factor)"
+            )
+        for ax in (left, right):
+            ax.set_xscale("log")
+            ax.set_xlabel("scale factor about the centre")
+            ax.grid(alpha=0.3)
+        right.set_yscale("symlog", linthresh=0.1)
+        left.set_ylabel("predictions unchanged")
+        left.set_ylim(0, 1.02)
+        right.set_ylabel("median margin ratio (scaled / unscaled)")
+        handles, labels = left.get_legend_handles_labels()
+        extra_handles, extra_labels = right.get_legend_handles_labels()
+        handles, labels = handles + extra_handles[len(reports) :], labels + extra_labels[len(reports) :]
+        figure.legend(handles, labels, loc="outside lower center", ncol=min(3, len(labels) or 1), fontsize=7)
         return _save(figure, path)
     finally:
         plt.close(figure)

@@ -10,6 +10,7 @@ check that runs before any compute.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,7 @@ class StitchedModel(HubCardMixin, PreTrainedModel):
                 f"got {type(head).__name__}."
             )
         _check_head_fits(bridge.config, head)
+        _warn_if_head_needs_norms(bridge, head)
         recorded = bridge.config.source
         if source_encoder is not None:
             check_source_encoder(source_encoder, recorded, bridge.config.source_dim, strict=strict)
@@ -274,6 +276,30 @@ def _check_head_fits(bridge_config: LatentBridgeConfig, head: ClassificationHead
         raise IncompatibleEncoderError(
             f"the head was trained on {head.pooling!r}-pooled embeddings but the bridge's target uses "
             f"{target.pooling!r} pooling; fit the bridge on target embeddings pooled with {head.pooling!r}."
+        )
+
+
+def _warn_if_head_needs_norms(bridge: LatentBridge, head: ClassificationHead) -> None:
+    """Warn when the head's decisions on the target anchors change once IRP sets their norms."""
+    from ..core.scale_invariance import quick_scale_check
+
+    norms = bridge.output_norm.detach().double()
+    if not bool((norms > 0).all()):
+        return  # the direct methods keep norms: nothing is restored
+    centre, norm = bridge.output_shift.detach().double().mean(0), float(norms.mean())
+    report = quick_scale_check(head, bridge.target_anchors.detach(), centre, norm)
+    if not report.irp_safe:
+        changed = 1 - next(t for t in report.trials if t.kind == "equalize").agreement
+        warnings.warn(
+            f"the head's decisions depend on the norms that IRP replaces: setting the norms of "
+            f"{report.num_samples} target anchors to the bridge's output norm {norm:.4g} (about their mean) "
+            f"changes {100 * changed:.1f}% of its predictions, so translated embeddings will be classified "
+            "differently. Train the head on norm-equalised target embeddings "
+            "(hf_latent_bridge.core.scale_invariance.equalize_norms(x, bridge.output_shift[0], "
+            "bridge.output_norm[0])), or fit the bridge with a direct method (method='procrustes' or "
+            "'linear'), which keeps norms. `hf-latent-bridge check-head` measures a head in full.",
+            UserWarning,
+            stacklevel=3,
         )
 
 
