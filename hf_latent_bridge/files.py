@@ -48,18 +48,31 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
-@contextlib.contextmanager
-def staged_file(output: Path, *, check: bool = True) -> Iterator[Path]:
-    """Yield a temporary sibling path of ``output``, renamed onto ``output`` on success.
-
-    On failure (or SIGTERM) the sibling is removed and ``output`` is left as it was.
-    """
+def check_output_file(output: str | os.PathLike, overwrite: bool) -> Path:
+    """Refuse, before any compute, an output file path that is a folder, lies in a missing folder, or
+    names an existing file (without ``overwrite``). Returns the expanded path."""
     output = Path(output).expanduser()
     parent = output.absolute().parent
-    if check and output.is_dir():
+    if output.is_dir():
         raise OutputError(f"output {output} is a folder; give a file path to --output.")
-    if check and not parent.is_dir():
+    if not parent.is_dir():
         raise OutputError(f"cannot write {output}: folder {parent} does not exist; create it first.")
+    if os.path.lexists(output) and not overwrite:
+        raise OutputError(
+            f"output file {output} exists; pass --overwrite to replace it, or choose another --output."
+        )
+    return output
+
+
+@contextlib.contextmanager
+def staged_file(output: Path, *, check: bool = True, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling path of ``output``, renamed onto ``output`` on success.
+
+    With ``check``, :func:`check_output_file` runs first (an existing file is replaced only with
+    ``overwrite``). On failure (or SIGTERM) the sibling is removed and ``output`` is left as it was.
+    """
+    output = check_output_file(output, overwrite) if check else Path(output).expanduser()
+    parent = output.absolute().parent
     with _sigterm_cleans_up() as guard:
         try:
             handle, name = tempfile.mkstemp(prefix=f".{output.name[:100]}.tmp-", dir=parent)
