@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..core.options import check_fraction, check_positive_int
 from ..errors import DataError
 
 LOCAL_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet", ".txt": "text"}
@@ -192,13 +193,15 @@ def labelled_splits(
 ) -> LabelledSplits:
     """Load ``data`` and split it: ``test_split`` when given, else a seeded (stratified when the labels are a
     ``ClassLabel``) hold-out of ``test_size`` of ``split``. Labels become class ids; ``id2label`` names them."""
+    limit = None if limit is None else check_positive_int("limit", limit)
     train = load_table(data, split, config=config, revision=revision)
     require_columns(train, column, label_column, *extra_columns)
     if test_split is not None:
         test = load_table(data, test_split, config=config, revision=revision)
         require_columns(test, column, label_column, *extra_columns)
     else:
-        if not 0 < test_size < 1:
+        test_size = check_fraction("test_size", test_size)
+        if not test_size < 1:
             raise DataError(f"test_size must be between 0 and 1, got {test_size}.")
         if len(train) < 4:
             raise DataError(

@@ -9,6 +9,7 @@ saved once per session); the command line and the pipeline use the tiny real mod
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import threading
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
 from hf_latent_bridge import (
     AnchorSet,
@@ -27,6 +29,7 @@ from hf_latent_bridge import (
     LatentBridge,
     StitchedModel,
 )
+from hf_latent_bridge.cli import app
 from hf_latent_bridge.errors import LatentBridgeError
 from hf_latent_bridge.files import SIBLING_TAG
 
@@ -131,3 +134,32 @@ def saved_artifacts(artifacts, tmp_path_factory) -> dict[str, Path]:
         model.save_pretrained(root / kind)
         folders[kind] = root / kind
     return folders
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory, tiny_bert_path, tiny_bert48_path) -> dict[str, str]:
+    """A small labelled data file (real utterances), the two tiny encoders and a stitched model."""
+    from hf_latent_bridge.demo.resources import chatterbot_topics
+
+    root = tmp_path_factory.mktemp("cli-workspace")
+    dataset = chatterbot_topics()
+    names = dataset.features["label"].names
+    by_topic = {t: [r for r in dataset if names[r["label"]] == t][:10] for t in ("food", "sports", "money")}
+    rows = [row for group in zip(*by_topic.values(), strict=True) for row in group]  # interleaved topics
+    data = root / "topics.jsonl"
+    data.write_text("".join(json.dumps({"text": r["text"], "topic": names[r["label"]]}) + "\n" for r in rows))
+    (root / "inputs.txt").write_text("Do you like to play football?\nWhat is money?\n")
+    result = CliRunner().invoke(
+        app,
+        ["stitch", tiny_bert_path, tiny_bert48_path, "-d", str(data), "--label-column", "topic",
+         "-o", str(root / "stitched"), "-k", "12", "--strategy", "uniform"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return {
+        "root": str(root),
+        "data": str(data),
+        "inputs": str(root / "inputs.txt"),
+        "stitched": str(root / "stitched"),
+        "source": tiny_bert_path,
+        "target": tiny_bert48_path,
+    }
