@@ -94,10 +94,12 @@ def select_farthest(embeddings: Any, num_anchors: int, seed: int = 0) -> torch.T
     x = x / torch.linalg.vector_norm(x, dim=1, keepdim=True).clamp_min(1e-300)
     chosen = [int(torch.randint(x.shape[0], (1,), generator=generator))]
     distance = 1 - x @ x[chosen[0]]
+    distance[chosen[0]] = -torch.inf  # a chosen row never returns, even among duplicates or zero rows
     for _ in range(num_anchors - 1):
         nxt = int(torch.argmax(distance))
         chosen.append(nxt)
         distance = torch.minimum(distance, 1 - x @ x[nxt])
+        distance[nxt] = -torch.inf
     return torch.tensor(chosen, dtype=torch.long)
 
 

@@ -23,8 +23,10 @@ STRATEGIES = ("uniform", "balanced", "farthest")
 SCALES = ("mean", "none")
 #: More ensemble members than this cost memory (one d_x x d_y map each) and add nothing.
 MAX_ENSEMBLE = 1024
+#: Largest count or size: torch indexes and seeds with signed 64-bit integers.
+MAX_INT64 = 2**63 - 1
 #: Largest random seed (torch generators take a signed 64-bit seed).
-MAX_SEED = 2**63 - 1
+MAX_SEED = MAX_INT64
 
 
 def _number(name: str, value: Any) -> float:
@@ -82,22 +84,22 @@ def _integer(name: str, value: Any) -> int | None:
     return None
 
 
-def check_positive_int(name: str, value: Any, maximum: int | None = None) -> int:
-    """A whole number >= 1 (and <= ``maximum``); integral floats such as ``3.0`` are accepted."""
+def check_positive_int(name: str, value: Any, maximum: int = MAX_INT64) -> int:
+    """A whole number >= 1 (and <= ``maximum``, by default the largest 64-bit integer); integral floats such as ``3.0`` are accepted."""
     number = _integer(name, value)
     if number is None or number < 1:
         raise BridgeInputError(f"{name} must be a positive integer, got {value!r}.")
-    if maximum is not None and number > maximum:
+    if number > maximum:
         raise BridgeInputError(f"{name} must be at most {maximum}, got {value!r}.")
     return number
 
 
-def check_non_negative_int(name: str, value: Any, maximum: int | None = None) -> int:
-    """A whole number >= 0 (and <= ``maximum``); integral floats such as ``3.0`` are accepted."""
+def check_non_negative_int(name: str, value: Any, maximum: int = MAX_INT64) -> int:
+    """A whole number >= 0 (and <= ``maximum``, by default the largest 64-bit integer); integral floats such as ``3.0`` are accepted."""
     number = _integer(name, value)
     if number is None or number < 0:
         raise BridgeInputError(f"{name} must be an integer >= 0, got {value!r}.")
-    if maximum is not None and number > maximum:
+    if number > maximum:
         raise BridgeInputError(f"{name} must be at most {maximum}, got {value!r}.")
     return number
 

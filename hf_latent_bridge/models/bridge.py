@@ -242,6 +242,7 @@ class LatentBridge(HubCardMixin, BufferStateMixin, PreTrainedModel):
             else:
                 weight, bias = weight * (target_unit / source_unit), bias * target_unit
             self.weight[member].copy_(weight)
+            _check_representable(self.weight[member], weight, units)
             self.bias[member].copy_(bias)
             self.output_norm[member] = output_norm
             self.output_shift[member].copy_(output_shift)
@@ -408,6 +409,20 @@ def _spread_unit(anchors: torch.Tensor) -> float:
     coarse = power_of_two_scale(anchors)
     scaled = anchors / coarse
     return coarse * power_of_two_scale(scaled - scaled.mean(dim=0))
+
+
+def _check_representable(stored: torch.Tensor, exact: torch.Tensor, units: tuple[float, float]) -> None:
+    """Refuse a map that the storage dtype cannot hold: it overflows, or sinks into subnormal numbers
+    (a direct map between spaces whose scales differ by ~1e36 or more, in 32 or 16 bits)."""
+    error = torch.linalg.vector_norm(stored.double() - exact) / torch.linalg.vector_norm(exact).clamp_min(
+        1e-300
+    )
+    if not bool(torch.isfinite(error)) or float(error) > 4 * torch.finfo(stored.dtype).eps:
+        raise BridgeInputError(
+            f"the fitted map cannot be stored in {stored.dtype}: the source anchors' scale (about "
+            f"{units[0]:.0e}) and the target's (about {units[1]:.0e}) are too far apart for its range. Fit "
+            "with dtype=torch.float64, or rescale one side's embeddings."
+        )
 
 
 def _fit_dtype(dtype: Any, x: torch.Tensor, y: torch.Tensor) -> torch.dtype:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hf_latent_bridge import AnchorSpace, ClassificationHead, LatentBridge
 from hf_latent_bridge.core import metrics
 from hf_latent_bridge.core.anchors import select_anchors
-from hf_latent_bridge.errors import LatentBridgeError
+from hf_latent_bridge.errors import BridgeInputError, LatentBridgeError
 from tests.adversarial.conftest import (
     ANCHOR_SET,
     D_SOURCE,
@@ -282,7 +282,12 @@ def test_embeddings_of_any_scale_and_precision_are_accepted_and_translate_alike(
     x, y = anchors(3, k=40)
     reference = LatentBridge.fit(x.double(), y.double(), method=method, ridge=0.1)
     c, c_y = 10.0**exponent, 10.0**target_exponent
-    scaled = LatentBridge.fit((x * c).to(dtype), (y * c_y).to(dtype), method=method, ridge=0.1)
+    try:
+        scaled = LatentBridge.fit((x * c).to(dtype), (y * c_y).to(dtype), method=method, ridge=0.1)
+    except BridgeInputError as error:  # a direct map scaling by ~1e±36 cannot be held in 32 bits
+        assert "dtype=torch.float64" in str(error)
+        assert dtype != torch.float64 and method != "irp" and abs(target_exponent - exponent) > 30
+        return
     probe = torch.randn(5, D_SOURCE, dtype=torch.float64)
     expected = reference.translate(probe)
     got = scaled.translate((probe * c).to(dtype)).double() / c_y
