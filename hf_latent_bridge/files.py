@@ -1,7 +1,7 @@
 """Writing outputs so that a failure or a kill never loses what was there before, nor leaves debris.
 
-Every output is written into a hidden sibling of its destination (``.<name>.hlb-stage-<pid>-<token>``)
-and put in place with one atomic step: on Linux the two folders are swapped with
+Every output (a folder or a file) is written into a hidden sibling of its destination
+(``.<name>.hlb-stage-<pid>-<token>``) and put in place with one atomic step: on Linux two folders are swapped with
 ``renameat2(RENAME_EXCHANGE)``, elsewhere with two renames that a later save can finish if the process
 dies between them. Whatever the moment of a failure, the destination holds either the whole previous
 output or the whole new one. A SIGTERM during the work raises inside the process, so the staging folder
@@ -26,7 +26,6 @@ import shutil
 import signal
 import stat
 import sys
-import tempfile
 import threading
 from collections.abc import Collection, Iterator
 from pathlib import Path
@@ -48,27 +47,40 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
-@contextlib.contextmanager
-def staged_file(output: Path, *, check: bool = True) -> Iterator[Path]:
-    """Yield a temporary sibling path of ``output``, renamed onto ``output`` on success.
-
-    On failure (or SIGTERM) the sibling is removed and ``output`` is left as it was.
-    """
+def check_output_file(output: str | os.PathLike, overwrite: bool) -> Path:
+    """Refuse, before any compute, an output file path that is a folder, lies in a missing folder, or
+    names an existing file (without ``overwrite``). Returns the expanded path."""
     output = Path(output).expanduser()
     parent = output.absolute().parent
-    if check and output.is_dir():
+    if output.is_dir():
         raise OutputError(f"output {output} is a folder; give a file path to --output.")
-    if check and not parent.is_dir():
+    if not parent.is_dir():
         raise OutputError(f"cannot write {output}: folder {parent} does not exist; create it first.")
+    if os.path.lexists(output) and not overwrite:
+        raise OutputError(
+            f"output file {output} exists; pass --overwrite to replace it, or choose another --output."
+        )
+    return output
+
+
+@contextlib.contextmanager
+def staged_file(output: Path, *, check: bool = True, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling path of ``output``, renamed onto ``output`` on success.
+
+    With ``check``, :func:`check_output_file` runs first (an existing file is replaced only with
+    ``overwrite``). On failure (or SIGTERM) the sibling is removed and ``output`` is left as it was.
+    """
+    output = check_output_file(output, overwrite) if check else Path(output).expanduser()
+    parent = output.absolute().parent
     with _sigterm_cleans_up() as guard:
+        recover_interrupted(output)  # what a killed write to the same file left
+        staging = _sibling(output, "stage")
         try:
-            handle, name = tempfile.mkstemp(prefix=f".{output.name[:100]}.tmp-", dir=parent)
+            os.close(os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         except OSError as error:
             raise OutputError(
                 f"cannot write to {parent} ({error.strerror or error}); choose a writable --output."
             ) from None
-        os.close(handle)
-        staging = Path(name)
         try:
             os.chmod(staging, stat.S_IMODE(output.stat().st_mode) if output.is_file() else _new_file_mode())
             yield staging
@@ -196,8 +208,9 @@ def _sibling_prefix(output: Path) -> str:
 def recover_interrupted(output: str | os.PathLike) -> None:
     """Finish what a killed write to ``output`` left beside it.
 
-    A staging folder of a dead process is removed; a previous version moved aside by a process that died
-    between its two renames (systems without an atomic swap) is put back if ``output`` is missing.
+    A staging folder of a dead process is removed, with what saves into it left beside it (a model saved
+    into a command's staged output stages beside that); a previous version moved aside by a process that
+    died between its two renames (systems without an atomic swap) is put back if ``output`` is missing.
     Siblings of live processes (a concurrent save) are left alone.
     """
     output = Path(output).expanduser()
@@ -214,6 +227,7 @@ def recover_interrupted(output: str | os.PathLike) -> None:
         if kind == "old" and not os.path.lexists(output):
             os.rename(entry, output)
         else:
+            recover_interrupted(entry)  # a save into that staging folder staged beside it too
             _remove(entry)
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from ..core.anchors import STRATEGIES
-from ..core.options import check_method, check_positive_int, check_strategy
+from ..core.options import check_method, check_positive_int, check_seed, check_strategy
 from ..encoding.loading import load_encoder
 from ..encoding.tables import column_values, labelled_splits
 from ..files import staged_directory
@@ -91,6 +91,10 @@ def eval_command(
         raise UsageError(f"--test-size must be between 0 and 1, got {test_size}.")
     check_positive_int("--batch-size", batch_size)
     check_positive_int("--chunk-size", chunk_size)
+    check_seed(seed, "--seed")
+    for name, value in (("--num-anchors", num_anchors), ("--limit", limit)):
+        if value is not None:
+            check_positive_int(name, value)
 
     accelerator = _accelerator()
     try:

@@ -12,7 +12,7 @@ from ..core.alignment import METHODS
 from ..core.anchors import STRATEGIES
 from ..core.options import check_method, check_ridge, check_scale, check_whitening
 from ..core.projection import DEFAULT_WHITENING
-from ..errors import UsageError
+from ..errors import CheckpointError, UsageError
 
 Source = Annotated[str, typer.Argument(help="Source encoder: Hub id or local model folder.")]
 Target = Annotated[str, typer.Argument(help="Target encoder: Hub id or local model folder.")]
@@ -68,6 +68,26 @@ def require_shareable(spec: str, hub_id: str | None, role: str) -> None:
             f"--push-to-hub needs the {role} encoder named by a Hub id, but {spec} is a local folder that names "
             f"no Hub model: pass --{role}-id namespace/name (the model it holds), or give its Hub id instead."
         )
+
+
+def read_auto_config(spec: str, expected: str) -> Any:
+    """The transformers config of a model folder or Hub id; a path that is neither, or a folder or repo
+    without a readable config, is refused naming the fix (``expected``: what the command takes)."""
+    from transformers import AutoConfig
+
+    from ..encoding.provenance import is_hub_id
+
+    if not Path(spec).expanduser().is_dir() and not is_hub_id(spec):
+        raise CheckpointError(
+            f"{spec} is neither a folder on this machine nor a Hub repo id ('namespace/name'); check the path."
+        )
+    try:
+        return AutoConfig.from_pretrained(spec)
+    except (OSError, ValueError) as error:
+        reason = " ".join(str(error).split()).split(". ")[0][:300]
+        raise CheckpointError(
+            f"cannot load {spec} ({reason}); pass {expected}, or the Hub id of one that is cached or reachable."
+        ) from None
 
 
 def bridge_options(method: str, ridge: str, scale: str, whitening: str) -> dict[str, Any]:

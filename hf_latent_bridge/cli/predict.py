@@ -11,8 +11,9 @@ import typer
 
 from ..core.options import check_positive_int
 from ..encoding.tables import read_inputs
-from ..files import staged_file
+from ..files import check_output_file, staged_file
 from .app import UsageError, _errors_as_one_line, app
+from .options import read_auto_config
 
 
 @app.command()
@@ -29,12 +30,15 @@ def predict(
     ] = None,
     top_k: Annotated[int, typer.Option(help="Number of labels per input.")] = 1,
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 32,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --output file.")] = False,
 ) -> None:
     """Classify every input of a file through the stitched pipeline; write one JSON object per line."""
     check_positive_int("--top-k", top_k)
     check_positive_int("--batch-size", batch_size)
+    if output != "-":
+        check_output_file(output, overwrite)  # before any compute
     texts = read_inputs(inputs, column)
-    stage = contextlib.nullcontext(None) if output == "-" else staged_file(Path(output))
+    stage = contextlib.nullcontext(None) if output == "-" else staged_file(Path(output), overwrite=overwrite)
     with stage as staging:
         classifier = _stitched_pipeline(model, source_encoder)
         results = classifier(texts, top_k=top_k, batch_size=batch_size)
@@ -57,12 +61,15 @@ def _as_list(result: Any) -> list[dict[str, Any]]:
 
 
 def _stitched_pipeline(model: str, source_encoder: str | None) -> Any:
-    from transformers import AutoConfig, pipeline
+    from transformers import pipeline
 
     from ..encoding.loading import load_encoder
     from ..models.configs import LatentBridgeConfig
 
-    if isinstance(AutoConfig.from_pretrained(model), LatentBridgeConfig):
+    config = read_auto_config(
+        model, "a folder written by 'hf-latent-bridge stitch' (or StitchedModel.save_pretrained)"
+    )
+    if isinstance(config, LatentBridgeConfig):
         raise UsageError(
             f"{model} is a bridge (it translates embeddings), not a classifier: predict needs a stitched model "
             "(bridge + head). Make one with: hf-latent-bridge stitch SOURCE TARGET -d DATA --label-column "

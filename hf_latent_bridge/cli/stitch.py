@@ -36,6 +36,7 @@ from .options import (
     TargetRevision,
     Whitening,
     bridge_options,
+    read_auto_config,
     require_shareable,
 )
 
@@ -138,13 +139,12 @@ def stitch(
 
 def _load_head(spec: str) -> Any:
     """A saved ClassificationHead, or else a transformers classifier id/folder (used as is)."""
-    from transformers import AutoConfig
-
     from ..models.configs import ClassificationHeadConfig
     from ..models.head import ClassificationHead
 
     if Path(spec, "head_config.json").is_file():  # a head saved by 0.1
         return ClassificationHead.from_pretrained(spec)
-    if isinstance(AutoConfig.from_pretrained(spec), ClassificationHeadConfig):
+    config = read_auto_config(spec, "a ClassificationHead folder or a transformers classifier")
+    if isinstance(config, ClassificationHeadConfig):
         return ClassificationHead.from_pretrained(spec)
     return spec

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import numpy as np
 import torch
 
 from ..errors import BridgeInputError
+from .options import STRATEGIES, check_non_negative_int, check_positive_int, check_seed
+from .validation import as_tensor, check_matrix, power_of_two_scale
 
-STRATEGIES = ("uniform", "balanced", "farthest")
+#: Above this many candidate rows, uniform selection samples without a full permutation (O(num_anchors)).
+PERMUTATION_LIMIT = 1 << 24
 
 
-def _check_count(num_rows: int, num_anchors: int) -> None:
+def _check_count(num_rows: Any, num_anchors: Any) -> tuple[int, int]:
+    num_rows = check_non_negative_int("num_rows", num_rows)
+    num_anchors = check_positive_int("num_anchors", num_anchors)
     if num_anchors < 2:
         raise BridgeInputError(f"num_anchors must be at least 2, got {num_anchors}.")
     if num_anchors > num_rows:
@@ -20,22 +26,27 @@ def _check_count(num_rows: int, num_anchors: int) -> None:
             f"cannot select {num_anchors} anchors from {num_rows} rows; "
             f"lower num_anchors to at most {num_rows} or use a larger anchor data set."
         )
+    return num_rows, num_anchors
 
 
 def select_uniform(num_rows: int, num_anchors: int, seed: int = 0) -> torch.Tensor:
     """Seeded uniform sample without replacement."""
-    _check_count(num_rows, num_anchors)
+    num_rows, num_anchors = _check_count(num_rows, num_anchors)
+    seed = check_seed(seed)
+    if num_rows > PERMUTATION_LIMIT:  # a permutation of every row would cost 8 bytes per row
+        rows = random.Random(seed).sample(range(num_rows), num_anchors)
+        return torch.tensor(rows, dtype=torch.long)
     generator = torch.Generator().manual_seed(seed)
     return torch.randperm(num_rows, generator=generator)[:num_anchors]
 
 
 def select_balanced(labels: Any, num_anchors: int, seed: int = 0) -> torch.Tensor:
-    """As many anchors from every class as possible (round robin over classes in seeded order)."""
-    labels = torch.as_tensor(np.asarray(labels))
-    if labels.ndim != 1:
-        raise BridgeInputError(f"labels must be 1-D, got shape {tuple(labels.shape)}.")
-    _check_count(labels.numel(), num_anchors)
-    generator = torch.Generator().manual_seed(seed)
+    """As many anchors from every class as possible (round robin over classes in seeded order).
+
+    ``labels`` are class ids or class names (any 1-D sequence of hashable, sortable values)."""
+    labels = _class_codes(labels)
+    _, num_anchors = _check_count(labels.numel(), num_anchors)
+    generator = torch.Generator().manual_seed(check_seed(seed))
     per_class = [
         members[torch.randperm(members.numel(), generator=generator)]
         for members in (torch.nonzero(labels == c).flatten() for c in torch.unique(labels))
@@ -50,22 +61,45 @@ def select_balanced(labels: Any, num_anchors: int, seed: int = 0) -> torch.Tenso
     return torch.tensor(chosen, dtype=torch.long)
 
 
+def _class_codes(labels: Any) -> torch.Tensor:
+    """A 1-D label column as class codes (the index of each label among the sorted distinct labels)."""
+    if isinstance(labels, torch.Tensor):
+        labels = labels.detach().cpu().numpy() if labels.dtype != torch.bfloat16 else labels.float().numpy()
+    if labels is None or isinstance(labels, (str, bytes, dict)):
+        raise BridgeInputError(
+            f"labels must be a sequence of class ids or names, got {type(labels).__name__}."
+        )
+    try:
+        array = np.asarray(labels)
+        if array.ndim != 1:
+            raise BridgeInputError(f"labels must be 1-D, got shape {tuple(array.shape)}.")
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise BridgeInputError("labels hold NaN or Inf; give every row a class.")
+        _, codes = np.unique(array, return_inverse=True)
+    except (TypeError, ValueError):
+        raise BridgeInputError(
+            "labels must be a flat sequence of class ids or names of one kind (all numbers or all strings)."
+        ) from None
+    return torch.as_tensor(codes.reshape(-1).astype(np.int64))
+
+
 def select_farthest(embeddings: Any, num_anchors: int, seed: int = 0) -> torch.Tensor:
     """Farthest-point sampling in cosine geometry (centred, normalised), from a seeded start."""
-    x = torch.as_tensor(np.asarray(embeddings) if not isinstance(embeddings, torch.Tensor) else embeddings)
-    if x.ndim != 2:
-        raise BridgeInputError(f"embeddings must be (n, d), got shape {tuple(x.shape)}.")
-    _check_count(x.shape[0], num_anchors)
-    x = x.to(torch.float64)
+    x = check_matrix(as_tensor(embeddings, "embeddings"), "embeddings")
+    _, num_anchors = _check_count(x.shape[0], num_anchors)
+    generator = torch.Generator().manual_seed(check_seed(seed))
+    x = x.detach().cpu().to(torch.float64)
+    x = x / power_of_two_scale(x)
     x = x - x.mean(0)
-    x = x / torch.linalg.vector_norm(x, dim=1, keepdim=True).clamp_min(1e-12)
-    generator = torch.Generator().manual_seed(seed)
+    x = x / torch.linalg.vector_norm(x, dim=1, keepdim=True).clamp_min(1e-300)
     chosen = [int(torch.randint(x.shape[0], (1,), generator=generator))]
     distance = 1 - x @ x[chosen[0]]
+    distance[chosen[0]] = -torch.inf  # a chosen row never returns, even among duplicates or zero rows
     for _ in range(num_anchors - 1):
         nxt = int(torch.argmax(distance))
         chosen.append(nxt)
         distance = torch.minimum(distance, 1 - x @ x[nxt])
+        distance[nxt] = -torch.inf
     return torch.tensor(chosen, dtype=torch.long)
 
 

@@ -16,12 +16,17 @@ from typing import Any
 
 from ..errors import BridgeInputError
 from .alignment import METHOD_ALIASES, METHODS
-from .anchors import STRATEGIES
 
+#: How anchors can be chosen among the rows of a data set (see :mod:`.anchors`).
+STRATEGIES = ("uniform", "balanced", "farthest")
 #: Named output norms of IRP (besides a positive number).
 SCALES = ("mean", "none")
 #: More ensemble members than this cost memory (one d_x x d_y map each) and add nothing.
 MAX_ENSEMBLE = 1024
+#: Largest count or size: torch indexes and seeds with signed 64-bit integers.
+MAX_INT64 = 2**63 - 1
+#: Largest random seed (torch generators take a signed 64-bit seed).
+MAX_SEED = MAX_INT64
 
 
 def _number(name: str, value: Any) -> float:
@@ -30,9 +35,12 @@ def _number(name: str, value: Any) -> float:
         raise BridgeInputError(f"{name} must be a number, got {value!r}.")
     if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:  # numpy and torch scalars
         value = value.item()
-    if not isinstance(value, numbers.Real):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise BridgeInputError(f"{name} must be a number, got {type(value).__name__} {value!r}.")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond any float: out of every range
+        return math.inf
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
@@ -59,21 +67,46 @@ def check_strategy(strategy: Any, name: str = "anchor strategy") -> str:
     return check_choice(name, strategy, STRATEGIES)
 
 
-def check_positive_int(name: str, value: Any, maximum: int | None = None) -> int:
-    """A whole number >= 1 (and <= ``maximum``); integral floats such as ``3.0`` are accepted."""
-    number = _number(name, value)
-    if not math.isfinite(number) or number != int(number) or number < 1:
+def _integer(name: str, value: Any) -> int | None:
+    """``value`` as an exact ``int`` (Python, numpy or torch integers, integral floats), else ``None``."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        raise BridgeInputError(f"{name} must be an integer, got {value!r}.")
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:  # numpy and torch scalars
+        value = value.item()
+    if isinstance(value, bool):
+        raise BridgeInputError(f"{name} must be an integer, got {value!r}.")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real) and math.isfinite(value) and float(value) == int(value):
+        return int(value)
+    if not isinstance(value, numbers.Real):
+        raise BridgeInputError(f"{name} must be an integer, got {type(value).__name__} {value!r}.")
+    return None
+
+
+def check_positive_int(name: str, value: Any, maximum: int = MAX_INT64) -> int:
+    """A whole number >= 1 (and <= ``maximum``, by default the largest 64-bit integer); integral floats such as ``3.0`` are accepted."""
+    number = _integer(name, value)
+    if number is None or number < 1:
         raise BridgeInputError(f"{name} must be a positive integer, got {value!r}.")
-    if maximum is not None and number > maximum:
+    if number > maximum:
         raise BridgeInputError(f"{name} must be at most {maximum}, got {value!r}.")
-    return int(number)
+    return number
 
 
-def check_non_negative_int(name: str, value: Any) -> int:
-    number = _number(name, value)
-    if not math.isfinite(number) or number != int(number) or number < 0:
+def check_non_negative_int(name: str, value: Any, maximum: int = MAX_INT64) -> int:
+    """A whole number >= 0 (and <= ``maximum``, by default the largest 64-bit integer); integral floats such as ``3.0`` are accepted."""
+    number = _integer(name, value)
+    if number is None or number < 0:
         raise BridgeInputError(f"{name} must be an integer >= 0, got {value!r}.")
-    return int(number)
+    if number > maximum:
+        raise BridgeInputError(f"{name} must be at most {maximum}, got {value!r}.")
+    return number
+
+
+def check_seed(value: Any, name: str = "seed") -> int:
+    """A random seed: an integer in ``0 .. 2**63 - 1`` (what torch generators take)."""
+    return check_non_negative_int(name, value, MAX_SEED)
 
 
 def check_positive(name: str, value: Any) -> float:
@@ -84,10 +117,18 @@ def check_positive(name: str, value: Any) -> float:
     return number
 
 
+def check_non_negative(name: str, value: Any) -> float:
+    """A finite number >= 0."""
+    number = _number(name, value)
+    if not (math.isfinite(number) and number >= 0):
+        raise BridgeInputError(f"{name} must be a finite number >= 0, got {value!r}.")
+    return number
+
+
 def check_fraction(name: str, value: Any) -> float:
     """A number in (0, 1]."""
     number = _number(name, value)
-    if not 0 < number <= 1:
+    if not (math.isfinite(number) and 0 < number <= 1):
         raise BridgeInputError(f"{name} must be in (0, 1], got {value!r}.")
     return number
 

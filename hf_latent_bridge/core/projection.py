@@ -134,11 +134,9 @@ def anchor_side(
     anchors: torch.Tensor, name: str = "anchors", whitening_strength: float | None = None
 ) -> AnchorSide:
     """Centre, whiten and normalise one side's anchors (float64)."""
+    check_nonzero_rows(anchors, name)
     a = anchors.to(torch.float64)
-    centred = a - a.mean(dim=0)
-    check_nonzero_rows(centred, name)
-    norm_scale = float(torch.linalg.vector_norm(centred, dim=-1).mean())
-    del centred
+    norm_scale = float(torch.linalg.vector_norm(a - a.mean(dim=0), dim=-1).mean())
     white = whitening(a, whitening_strength)
     return AnchorSide(white, normalize_rows(white.apply(a)), norm_scale)
 

@@ -20,6 +20,9 @@ from typing import Any
 
 import torch
 
+from ..core.options import check_positive_int
+from ..errors import BridgeInputError
+
 logger = logging.getLogger(__name__)
 
 
@@ -116,6 +119,11 @@ def run_demo(
     from .resources import chatterbot_topics_splits, default_cache_dir, minilm_path, mpnet_path
 
     output = Path(output)
+    batch_size = check_positive_int("batch_size", batch_size)  # options first, before any model is loaded
+    if num_anchors is not None and check_positive_int("num_anchors", num_anchors) < 2:
+        raise BridgeInputError(f"num_anchors must be at least 2, got {num_anchors}.")
+    if not isinstance(text, str) or not text.strip():
+        raise BridgeInputError(f"text must be a non-empty sentence, got {text!r}.")
     cache_dir = cache_dir or default_cache_dir() / "embeddings"
     seconds: dict[str, float] = {}
     started = time.perf_counter()
@@ -126,7 +134,7 @@ def run_demo(
         id2label = dict(enumerate(train.features["label"].names))
         train_labels, test_labels = torch.tensor(train["label"]), torch.tensor(test["label"])
         if num_anchors is not None and not 2 <= num_anchors <= len(train):
-            raise ValueError(
+            raise BridgeInputError(
                 f"num_anchors must be between 2 and {len(train)} (the train split), got {num_anchors}."
             )
         encoders = {

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..errors import BridgeInputError, IncompatibleEncoderError
+from ..core.options import check_positive_int
+from ..errors import IncompatibleEncoderError
 from .fingerprints import _source_fingerprint
 from .inputs import check_inputs
 from .reference import EncoderRef
@@ -52,15 +51,8 @@ class EmbeddingPlan:
 
 
 def check_batch_size(batch_size: Any) -> int:
-    """Return ``batch_size`` as an ``int`` (Python or numpy integers), or raise naming the fix."""
-    if not isinstance(batch_size, (bool, np.bool_)):
-        try:
-            value = operator.index(batch_size)
-        except TypeError:
-            value = 0
-        if value >= 1:
-            return value
-    raise BridgeInputError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    """Return ``batch_size`` as an ``int`` (Python, numpy or torch integers), or raise naming the fix."""
+    return check_positive_int("batch_size", batch_size)
 
 
 class Encoder:

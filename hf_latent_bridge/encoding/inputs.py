@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,16 @@ def _is_image(x: Any) -> bool:
     return type(x).__module__.startswith("PIL.")
 
 
+def _not_a_batch(inputs: Any, modality: str, name: str) -> BridgeInputError:
+    what = "a text or a list of texts" if modality == "text" else "an image, an image path or a list of them"
+    if isinstance(inputs, Mapping):
+        keys = ", ".join(repr(k) for k in list(inputs)[:5])
+        got = f"a dict (keys {keys}); pass its values, e.g. row['text'], not the dict"
+    else:
+        got = f"{type(inputs).__name__} {str(inputs)[:40]!r}" if inputs is not None else "None"
+    return BridgeInputError(f"{name} takes {what}, got {got}.")
+
+
 def check_inputs(inputs: Any, modality: str, name: str = "encoder") -> list[Any] | np.ndarray | torch.Tensor:
     """Validate a batch for ``modality`` before any compute; return it as an indexable sequence.
 
@@ -28,6 +38,12 @@ def check_inputs(inputs: Any, modality: str, name: str = "encoder") -> list[Any]
     array, a list of those or of ``(h, w, c)`` arrays, or a stacked array ``(n, h, w[, c])`` (a 3-D array
     is read as ``n`` grey images; put a single colour image in a list).
     """
+    batch_types = (Iterable, str, os.PathLike, np.ndarray, torch.Tensor)
+    not_a_batch = (
+        inputs is None or isinstance(inputs, (Mapping, bytes)) or not isinstance(inputs, batch_types)
+    )
+    if not_a_batch and not (modality == "image" and _is_image(inputs)):
+        raise _not_a_batch(inputs, modality, name)
     if modality == "text":
         if isinstance(inputs, str):
             inputs = [inputs]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -12,7 +13,7 @@ from ..errors import BridgeInputError, EncoderLoadError, IncompatibleEncoderErro
 from .base import Encoder
 from .clip import ClipTowerEncoder
 from .inputs import MODALITIES
-from .provenance import portable_name
+from .provenance import is_hub_id, portable_name
 from .sentence_transformers_config import read_sentence_transformers_config
 from .text import TextEncoder
 from .vision import VisionEncoder
@@ -53,6 +54,7 @@ def load_encoder(
     if modality is not None and modality not in MODALITIES:
         raise BridgeInputError(f"modality must be 'text' or 'image', got {modality!r}.")
     name = str(name_or_path)
+    _check_where(name)
     hub = {"revision": revision, "trust_remote_code": trust_remote_code}
     try:
         config = AutoConfig.from_pretrained(name, **hub)
@@ -87,6 +89,21 @@ def load_encoder(
     encoder.location = name
     encoder.ref = replace(encoder.ref, name_or_path=recorded, revision=pinned)
     return encoder.to(device=device, dtype=dtype)
+
+
+def _check_where(name: str) -> None:
+    """Refuse, before asking the Hub, a path that is a file or that names no folder and no Hub id."""
+    path = Path(name).expanduser()
+    if path.exists() and not path.is_dir():
+        raise EncoderLoadError(
+            f"cannot load encoder {name!r}: it is a file, not a model folder; pass the folder that holds the "
+            "model's config.json, or a Hub id."
+        )
+    if not path.exists() and not is_hub_id(name):
+        raise EncoderLoadError(
+            f"cannot load encoder {name!r}: no such folder on this machine, and it is not a Hub model id "
+            "('name' or 'namespace/name'); check the path."
+        )
 
 
 def _looks_visual(config: Any) -> bool:

@@ -6,7 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import IncompatibleEncoderError
+from ..errors import EncoderLoadError, IncompatibleEncoderError
+
+#: The recipe files are a few hundred bytes; anything past this is not one.
+MAX_RECIPE_BYTES = 1 << 20
 
 
 def read_sentence_transformers_config(name: str, revision: str | None = None) -> dict[str, Any] | None:
@@ -18,20 +21,24 @@ def read_sentence_transformers_config(name: str, revision: str | None = None) ->
     modules_file = _optional_file(name, "modules.json", revision)
     if modules_file is None:
         return None
-    modules = json.loads(Path(modules_file).read_text(encoding="utf-8"))
+    modules = _read_json(modules_file, name, list)
     pooling, normalize = None, False
     for module in modules:
+        if not isinstance(module, dict) or not isinstance(module.get("type", ""), str):
+            raise EncoderLoadError(
+                f"{name}: modules.json lists {str(module)[:60]!r}, not a module; the folder is damaged."
+            )
         kind = module.get("type", "").rsplit(".", 1)[-1]
         if kind == "Transformer":
             continue
         if kind == "Normalize":
             normalize = True
         elif kind == "Pooling":
-            path = module.get("path", "")
+            path = module.get("path", "") if isinstance(module.get("path", ""), str) else ""
             pooling_file = _optional_file(name, f"{path}/config.json" if path else "config.json", revision)
             if pooling_file is None:
                 raise IncompatibleEncoderError(f"{name}: the Pooling module's {path}/config.json is missing.")
-            pooling = _st_pooling_mode(json.loads(Path(pooling_file).read_text(encoding="utf-8")), name)
+            pooling = _st_pooling_mode(_read_json(pooling_file, name, dict), name)
         else:
             raise IncompatibleEncoderError(
                 f"{name} has a sentence-transformers module {module.get('type')!r} that this loader does not "
@@ -40,10 +47,31 @@ def read_sentence_transformers_config(name: str, revision: str | None = None) ->
     result: dict[str, Any] = {"pooling": (pooling or "mean") + ("+norm" if normalize else "")}
     st_file = _optional_file(name, "sentence_bert_config.json", revision)
     if st_file is not None:
-        max_len = json.loads(Path(st_file).read_text(encoding="utf-8")).get("max_seq_length")
-        if max_len:
-            result["max_seq_length"] = int(max_len)
+        max_len = _read_json(st_file, name, dict).get("max_seq_length")
+        if max_len is not None:
+            if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
+                raise EncoderLoadError(
+                    f"{name}: sentence_bert_config.json has max_seq_length {max_len!r}, not a positive integer; "
+                    "fix the file."
+                )
+            result["max_seq_length"] = max_len
     return result
+
+
+def _read_json(path: str, name: str, kind: type) -> Any:
+    """A JSON file of a sentence-transformers folder, of the given kind (list or dict)."""
+    try:
+        with open(path, "rb") as handle:
+            data = json.loads(handle.read(MAX_RECIPE_BYTES + 1).decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as error:
+        raise EncoderLoadError(
+            f"{name}: {Path(path).name} cannot be read as JSON ({str(error)[:120]}); the folder is damaged."
+        ) from None
+    if not isinstance(data, kind):
+        raise EncoderLoadError(
+            f"{name}: {Path(path).name} holds a {type(data).__name__}, not a {kind.__name__}."
+        )
+    return data
 
 
 def _st_pooling_mode(config: dict[str, Any], name: str) -> str:

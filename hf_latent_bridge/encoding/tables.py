@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..core.options import check_fraction, check_positive_int
 from ..errors import DataError
 
 LOCAL_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet", ".txt": "text"}
@@ -46,7 +47,7 @@ def load_table(
                 raise DataError(
                     f"a single file has only the 'train' split, not {split!r}; pass --split train."
                 )
-            return datasets.load_dataset(builder, data_files=str(path), split="train")
+            return _load_file(path, builder)
         if path.is_dir() and (path / "dataset_info.json").is_file():
             return datasets.load_from_disk(str(path))
         if path.is_dir() and (path / "dataset_dict.json").is_file():
@@ -68,6 +69,66 @@ def load_table(
             f"cannot load data set {spec!r} ({type(error).__name__}: {' '.join(str(error).split())[:300]}); "
             "pass a local csv/json/jsonl/parquet file or a reachable Hub data set id."
         ) from None
+
+
+def _load_file(path: Path, builder: str) -> Any:
+    """A local data file as a ``datasets.Dataset``; a file without rows or with a bad line is refused
+    naming the file (and the line, for JSON lines)."""
+    import datasets
+
+    if not _has_content(path):
+        raise DataError(
+            f"{path} is empty; it holds no rows. Write one example per row (a header first for CSV)."
+        )
+    try:
+        dataset = datasets.load_dataset(builder, data_files=str(path), split="train")
+    except Exception as error:  # datasets wraps a bad line in several layers of its own errors
+        if isinstance(error, MemoryError):
+            raise
+        if builder == "json":
+            _check_json_lines(path)  # raises naming the first bad line
+        cause = error.__cause__ or error.__context__ or error
+        raise DataError(
+            f"cannot read {path} as {builder} ({type(cause).__name__}: {' '.join(str(cause).split())[:200]}); "
+            "fix the file or convert it to JSON lines, CSV or Parquet."
+        ) from None
+    if len(dataset) == 0:
+        raise DataError(f"{path} holds no rows; write one example per row (a header first for CSV).")
+    return dataset
+
+
+def _has_content(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return any(chunk.strip() for chunk in iter(lambda: handle.read(1 << 16), b""))
+
+
+def _check_json_lines(path: Path) -> None:
+    """Raise :class:`DataError` at the first line of a JSON lines file that is not a JSON object."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        first = handle.read(1)
+        if first in ("[", "{") and path.suffix.lower() == ".json":
+            return  # one JSON document, not JSON lines
+        handle.seek(0)
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                _json_record(line, path, number)
+
+
+def _json_record(line: str, path: Path, number: int, column: str | None = None) -> dict[str, Any]:
+    """One line of a JSON lines file as an object (holding ``column`` when given), or :class:`DataError`."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise DataError(
+            f"{path} line {number} is not JSON ({error.msg}); write one object per line."
+        ) from None
+    if not isinstance(record, dict):
+        raise DataError(
+            f"{path} line {number} is a JSON {type(record).__name__}, not an object; write one object per line."
+        )
+    if column is not None and column not in record:
+        raise DataError(f"{path} line {number} has no field {column!r}; choose the field with --column.")
+    return record
 
 
 def require_columns(dataset: Any, *columns: str | None) -> None:
@@ -132,13 +193,15 @@ def labelled_splits(
 ) -> LabelledSplits:
     """Load ``data`` and split it: ``test_split`` when given, else a seeded (stratified when the labels are a
     ``ClassLabel``) hold-out of ``test_size`` of ``split``. Labels become class ids; ``id2label`` names them."""
+    limit = None if limit is None else check_positive_int("limit", limit)
     train = load_table(data, split, config=config, revision=revision)
     require_columns(train, column, label_column, *extra_columns)
     if test_split is not None:
         test = load_table(data, test_split, config=config, revision=revision)
         require_columns(test, column, label_column, *extra_columns)
     else:
-        if not 0 < test_size < 1:
+        test_size = check_fraction("test_size", test_size)
+        if not test_size < 1:
             raise DataError(f"test_size must be between 0 and 1, got {test_size}.")
         if len(train) < 4:
             raise DataError(
@@ -190,23 +253,11 @@ def read_inputs(path: Path, column: str) -> list[str]:
         content = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise DataError(f"cannot read {path}: {error}") from None
-    lines = [line for line in content.splitlines() if line.strip()]
+    lines = [(number, line) for number, line in enumerate(content.splitlines(), start=1) if line.strip()]
     if path.suffix.lower() != ".jsonl":
-        values = [line.strip() for line in lines]
+        values = [line.strip() for _, line in lines]
     else:
-        values = []
-        for number, line in enumerate(lines, start=1):
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DataError(
-                    f"{path} line {number} is not JSON ({error.msg}); write one object per line."
-                ) from None
-            if not isinstance(record, dict) or column not in record:
-                raise DataError(
-                    f"{path} line {number} has no field {column!r}; choose the field with --column."
-                )
-            values.append(str(record[column]))
+        values = [str(_json_record(line, path, number, column)[column]) for number, line in lines]
     if not values:
         raise DataError(f"{path} holds no inputs; write one input per line.")
     return values

@@ -87,7 +87,7 @@ class AnchorSpace(HubCardMixin, BufferStateMixin, PreTrainedModel):
         if ref.dim is not None and ref.dim != d:
             raise BridgeInputError(f"encoder says dim={ref.dim} but the embeddings have {d} columns.")
         x64 = x.detach().to(torch.float64)
-        check_nonzero_rows(x64 - x64.mean(0), "embeddings")
+        check_nonzero_rows(x64, "embeddings", x.dtype)
         config = AnchorSpaceConfig(
             encoder={**ref.to_dict(), "dim": d},
             anchor_set=anchor_set.to_dict(),

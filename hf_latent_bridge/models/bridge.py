@@ -25,10 +25,10 @@ from ..core.options import (
     MAX_ENSEMBLE,
     check_fraction,
     check_method,
-    check_non_negative_int,
     check_positive_int,
     check_ridge,
     check_scale,
+    check_seed,
     check_whitening,
 )
 from ..core.projection import DEFAULT_WHITENING
@@ -37,6 +37,7 @@ from ..core.validation import (
     check_anchor_pair,
     check_matrix,
     check_nonzero_rows,
+    power_of_two_scale,
     warn_if_underdetermined,
 )
 from ..encoding.reference import EncoderRef
@@ -151,19 +152,22 @@ class LatentBridge(HubCardMixin, BufferStateMixin, PreTrainedModel):
         y = as_tensor(target_anchors, "target_anchors")
         check_anchor_pair(x, y)
         method, ridge, scale = check_method(method), check_ridge(ridge), check_scale(scale)
-        whitening, seed = check_whitening(whitening), check_non_negative_int("seed", seed)
+        whitening, seed = check_whitening(whitening), check_seed(seed)
         ensemble = check_positive_int("ensemble", ensemble, MAX_ENSEMBLE)
         ensemble_fraction = check_fraction("ensemble_fraction", ensemble_fraction)
+        anchor_set = _check_anchor_set(anchor_set, x.shape[0])
+        dtype = _fit_dtype(dtype, x, y)
         if method != "identity":
             warn_if_underdetermined(x.shape[0], y.shape[1])
-        if dtype is None:
-            dtype = torch.float64 if torch.float64 in (x.dtype, y.dtype) else torch.float32
-        x64, y64 = x.detach().to(torch.float64), y.detach().to(torch.float64)
+        x64, y64 = x.detach().cpu().to(torch.float64), y.detach().cpu().to(torch.float64)
+        # Each side is fitted in units of a power of two near its spread (exact: no digit changes), so the
+        # bridge is the same for embeddings of any scale; the units are folded back into the stored map.
+        units = (1.0, 1.0) if method == "identity" else (_spread_unit(x64), _spread_unit(y64))
+        xs, ys = x64 / units[0], y64 / units[1]
         if method != "identity":
-            check_nonzero_rows(x64 - x64.mean(0), "source_anchors", _round_off(x.dtype))
-            check_nonzero_rows(y64 - y64.mean(0), "target_anchors", _round_off(y.dtype))
+            check_nonzero_rows(xs, "source_anchors", x.dtype)
+            check_nonzero_rows(ys, "target_anchors", y.dtype)
 
-        anchor_set = AnchorSet.from_dict(anchor_set) if isinstance(anchor_set, dict) else anchor_set
         subsets = ensemble_subsets(x.shape[0], ensemble, ensemble_fraction, seed)
         fit_report: dict[str, Any] = {}
         ridge_selected = None
@@ -173,21 +177,22 @@ class LatentBridge(HubCardMixin, BufferStateMixin, PreTrainedModel):
         steps = members + 3 * whole + auto + (3 * members if method == "irp" and members > 1 else 0)
         with _progress_bar(show_progress, steps, f"fitting {method}") as progress:
             if method == "irp":
-                problem = IrpProblem.prepare(x64, y64, whitening, progress) if whole else None
+                problem = IrpProblem.prepare(xs, ys, whitening, progress) if whole else None
                 ridge_selected, fit_report = _resolve_ridge(problem, ridge)
                 if auto:
                     progress("ridge")
                 maps = []
+                output_norm = scale if scale == "mean" else (1.0 if scale == "none" else scale) / units[1]
                 for rows in subsets:
                     if members > 1:
-                        problem = IrpProblem.prepare(x64[rows], y64[rows], whitening, progress)
-                    maps.append(problem.map(ridge_selected, scale))
+                        problem = IrpProblem.prepare(xs[rows], ys[rows], whitening, progress)
+                    maps.append(problem.map(ridge_selected, output_norm))
                     progress("map")
                 del problem
             else:
                 maps = []
                 for rows in subsets:
-                    maps.append(DIRECT_METHODS[method](x64[rows], y64[rows]))
+                    maps.append(DIRECT_METHODS[method](xs[rows], ys[rows]))
                     progress("map")
 
         config = LatentBridgeConfig(
@@ -210,18 +215,34 @@ class LatentBridge(HubCardMixin, BufferStateMixin, PreTrainedModel):
             dtype=str(dtype).removeprefix("torch."),
         )
         bridge = cls(config)
-        bridge._load_fitted(x64, y64, maps, subsets if ensemble > 1 else None)
+        bridge._load_fitted(x64, y64, maps, subsets if ensemble > 1 else None, units)
         return bridge
 
     @torch.no_grad()
     def _load_fitted(
-        self, x: torch.Tensor, y: torch.Tensor, maps: list[TranslationMap], subsets: torch.Tensor | None
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        maps: list[TranslationMap],
+        subsets: torch.Tensor | None,
+        units: tuple[float, float] = (1.0, 1.0),
     ) -> None:
+        """Store the anchors and the maps, fitted on anchors divided by ``units`` (source, target)."""
         self.source_anchors.copy_(x)
         self.target_anchors.copy_(y)
+        source_unit, target_unit = units
         for member, translation in enumerate(maps):
             weight, bias, output_norm, output_shift = translation.folded()
+            if output_norm > 0:  # renormalised: only the norm and the shift carry target units
+                weight, output_norm, output_shift = (
+                    weight / source_unit,
+                    output_norm * target_unit,
+                    output_shift * target_unit,
+                )
+            else:
+                weight, bias = weight * (target_unit / source_unit), bias * target_unit
             self.weight[member].copy_(weight)
+            _check_representable(self.weight[member], weight, units)
             self.bias[member].copy_(bias)
             self.output_norm[member] = output_norm
             self.output_shift[member].copy_(output_shift)
@@ -230,14 +251,24 @@ class LatentBridge(HubCardMixin, BufferStateMixin, PreTrainedModel):
 
     # ------------------------------------------------------------------ translating
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """Translate a (n, d_source) tensor to (n, d_target), computing in the bridge's dtype."""
-        return self._translate_checked(embeddings)[0]
-
-    def _translate_checked(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, bool]:
-        """The translation, and whether every output is finite (checked on the cheapest reduction)."""
-        x = embeddings.to(device=self.weight.device, dtype=self.weight.dtype)
-        y, finite = translate_folded(x, self.weight, self.bias, self.output_norm, self.output_shift)
-        return y.to(embeddings.dtype), finite
+        """Translate a (n, d_source) tensor to (n, d_target), computing in the bridge's dtype and returning
+        the input's floating dtype. Bad input (shape, NaN/Inf) raises :class:`BridgeInputError`; so does a
+        result that is not finite, naming the cause."""
+        x = as_tensor(embeddings, "embeddings")
+        if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] != self.config.source_dim:
+            check_matrix(x, "embeddings", self.config.source_dim)
+        y, finite = translate_folded(
+            x.to(device=self.weight.device, dtype=self.weight.dtype),
+            self.weight,
+            self.bias,
+            self.output_norm,
+            self.output_shift,
+        )
+        # ``finite`` covers the norms (an overflowed norm would silently map a row to the shift); the
+        # final output is checked too, shift and ensemble average included.
+        if not (finite and bool(torch.isfinite(y).all())):
+            raise self._non_finite_error(x, "translations", _FLOAT64_HINT)
+        return _cast_checked(y, x.dtype)
 
     def translate(self, x: Any) -> Any:
         """Translate source embeddings into the target space.
@@ -257,16 +288,7 @@ class LatentBridge(HubCardMixin, BufferStateMixin, PreTrainedModel):
         single = tensor.ndim == 1
         if single:
             tensor = tensor.unsqueeze(0)
-        if tensor.ndim != 2 or tensor.shape[0] == 0 or tensor.shape[1] != self.config.source_dim:
-            check_matrix(tensor, "embeddings", self.config.source_dim)
-        y, finite = self._translate_checked(tensor)
-        if not finite:
-            check_matrix(tensor, "embeddings", self.config.source_dim)  # names the NaN/Inf rows
-            raise BridgeInputError(
-                f"translating these embeddings overflowed {self.dtype}: their values are too large; "
-                "rescale them, or fit the bridge in float64 (LatentBridge.fit(..., dtype=torch.float64))."
-            )
-        y = y.to(tensor.device)
+        y = self(tensor).to(tensor.device)
         if single:
             y = y.squeeze(0)
         return y.cpu().numpy() if is_numpy else y
@@ -374,9 +396,72 @@ class LatentBridge(HubCardMixin, BufferStateMixin, PreTrainedModel):
                 )
 
 
-def _round_off(dtype: torch.dtype) -> float:
-    """Relative size below which a difference of two values of ``dtype`` is indistinguishable from 0."""
-    return 100 * torch.finfo(dtype).eps
+_FLOAT64_HINT = "or fit the bridge in float64 (LatentBridge.fit(..., dtype=torch.float64))"
+
+
+def _cast_checked(y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``y`` in the caller's ``dtype``; refused if it does not fit there (float16's range ends at 65504)."""
+    cast = y.to(dtype)
+    if cast.dtype != y.dtype and not bool(torch.isfinite(cast).all()):
+        raise BridgeInputError(
+            f"the translations exceed the range of {dtype} (the embeddings' dtype): pass the embeddings as "
+            "float32 (embeddings.float()) to get them back in float32."
+        )
+    return cast
+
+
+def _spread_unit(anchors: torch.Tensor) -> float:
+    """A power of two near the largest deviation of ``anchors`` from their mean (float64, exact)."""
+    coarse = power_of_two_scale(anchors)
+    scaled = anchors / coarse
+    return coarse * power_of_two_scale(scaled - scaled.mean(dim=0))
+
+
+def _check_representable(stored: torch.Tensor, exact: torch.Tensor, units: tuple[float, float]) -> None:
+    """Refuse a map that the storage dtype cannot hold: it overflows, or sinks into subnormal numbers
+    (a direct map between spaces whose scales differ by ~1e36 or more, in 32 or 16 bits)."""
+    error = torch.linalg.vector_norm(stored.double() - exact) / torch.linalg.vector_norm(exact).clamp_min(
+        1e-300
+    )
+    if not bool(torch.isfinite(error)) or float(error) > 4 * torch.finfo(stored.dtype).eps:
+        raise BridgeInputError(
+            f"the fitted map cannot be stored in {stored.dtype}: the source anchors' scale (about "
+            f"{units[0]:.0e}) and the target's (about {units[1]:.0e}) are too far apart for its range. Fit "
+            "with dtype=torch.float64, or rescale one side's embeddings."
+        )
+
+
+def _fit_dtype(dtype: Any, x: torch.Tensor, y: torch.Tensor) -> torch.dtype:
+    """The storage dtype: the one asked for (a floating torch dtype or its name), else float64 if either
+    side is float64, else float32."""
+    if dtype is None:
+        return torch.float64 if torch.float64 in (x.dtype, y.dtype) else torch.float32
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype.removeprefix("torch."), None)
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point and dtype.itemsize >= 2):
+        raise BridgeInputError(
+            f"dtype must be a floating torch dtype (torch.float32, torch.float64, torch.bfloat16 or "
+            f"torch.float16), got {dtype!r}."
+        )
+    return dtype
+
+
+def _check_anchor_set(anchor_set: Any, num_anchors: int) -> AnchorSet | None:
+    """The anchor set as an :class:`AnchorSet` naming exactly ``num_anchors`` rows (or None)."""
+    if anchor_set is None:
+        return None
+    if isinstance(anchor_set, dict):
+        anchor_set = AnchorSet.from_dict(anchor_set)
+    if not isinstance(anchor_set, AnchorSet):
+        raise BridgeInputError(
+            f"anchor_set must be an AnchorSet (or its dict), got {type(anchor_set).__name__}."
+        )
+    if len(anchor_set.indices) != num_anchors:
+        raise BridgeInputError(
+            f"anchor_set names {len(anchor_set.indices)} rows but {num_anchors} anchors were given; row i of the "
+            "anchors must embed anchor_set.indices[i]."
+        )
+    return anchor_set
 
 
 def _ridge_text(config: LatentBridgeConfig) -> str:

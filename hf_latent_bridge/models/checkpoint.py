@@ -86,9 +86,9 @@ def read_json(path: Path, where: str) -> dict[str, Any]:
         )
     try:
         data = json.loads(path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # not UTF-8, not JSON, nested or numbers beyond reason
         raise CheckpointError(
-            f"{where}/{path.name} is not valid JSON ({error}): the file is corrupt."
+            f"{where}/{path.name} is not valid JSON ({str(error)[:200]}): the file is corrupt."
         ) from None
     if not isinstance(data, dict):
         raise CheckpointError(
@@ -152,7 +152,7 @@ def read_header(path: Path, where: str) -> dict[str, TensorSpec]:
         ) from None
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):
         raise _corrupt(path, where, "its header is not JSON") from None
     if not isinstance(header, dict):
         raise _corrupt(path, where, "its header is not a JSON object")

@@ -9,7 +9,9 @@ selects anchors among the train rows, fits the bridge, trains the head on the ta
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,17 @@ import torch
 from ..core.anchor_set import AnchorSet
 from ..core.anchors import select_anchors
 from ..core.metrics import accuracy, cell_metrics
-from ..core.options import check_positive_int, check_strategy
+from ..core.options import (
+    MAX_ENSEMBLE,
+    check_fraction,
+    check_method,
+    check_positive_int,
+    check_ridge,
+    check_scale,
+    check_seed,
+    check_strategy,
+    check_whitening,
+)
 from ..encoding.base import Encoder
 from ..encoding.embed import embed_inputs
 from ..encoding.loading import as_encoder
@@ -94,7 +106,8 @@ def fit_from_encoders(
             labels, uniform without).
         bridge_options: passed to :meth:`LatentBridge.fit` (ridge, scale, whitening, ensemble, ...).
     """
-    batch_size = check_positive_int("batch_size", batch_size)
+    batch_size, seed = check_positive_int("batch_size", batch_size), check_seed(seed)
+    _check_bridge_options(method, bridge_options)  # before any encoder is loaded or anything embedded
     strategy = check_strategy(strategy or ("balanced" if label_column else "uniform"))
     if strategy == "balanced" and label_column is None:
         raise BridgeInputError(
@@ -211,6 +224,41 @@ def fit_from_encoders(
     }
     bridge.config.metrics = dict(result.metrics)
     return result
+
+
+#: Options of :meth:`LatentBridge.fit` that :func:`fit_from_encoders` sets itself.
+_SET_HERE = {
+    "source_anchors",
+    "target_anchors",
+    "method",
+    "seed",
+    "source_encoder",
+    "target_encoder",
+    "anchor_set",
+}
+
+
+def _check_bridge_options(method: Any, options: dict[str, Any]) -> None:
+    """The bridge options, checked by the rules :meth:`LatentBridge.fit` applies, before any compute."""
+    accepted = set(inspect.signature(LatentBridge.fit).parameters) - _SET_HERE
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise BridgeInputError(
+            f"unknown bridge option(s) {', '.join(unknown)}; LatentBridge.fit takes {', '.join(sorted(accepted))}."
+        )
+    with warnings.catch_warnings():  # a deprecated name warns once, when the bridge is fitted
+        warnings.simplefilter("ignore", DeprecationWarning)
+        check_method(method)
+    checks = {
+        "ridge": check_ridge,
+        "scale": check_scale,
+        "whitening": check_whitening,
+        "ensemble": lambda value: check_positive_int("ensemble", value, MAX_ENSEMBLE),
+        "ensemble_fraction": lambda value: check_fraction("ensemble_fraction", value),
+    }
+    for name, value in options.items():
+        if name in checks:
+            checks[name](value)
 
 
 def _head(

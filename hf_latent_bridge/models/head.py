@@ -14,7 +14,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
@@ -24,7 +23,8 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 
 from ..core.logistic import _fit_logistic
-from ..core.validation import as_tensor, check_matrix
+from ..core.options import check_non_negative, check_positive, check_positive_int
+from ..core.validation import as_class_ids, as_tensor, check_matrix, power_of_two_scale
 from ..encoding.reference import EncoderRef
 from ..errors import BridgeInputError, CheckpointError
 from .cards import (
@@ -36,14 +36,17 @@ from .cards import (
     short_name,
 )
 from .checkpoint import CONFIG_NAME, build_config, compare_tensors, expected_tensors, read_header, read_json
-from .configs import ClassificationHeadConfig
-from .hub_mixin import HubCardMixin
+from .configs import MAX_DIM, MAX_LABELS, ClassificationHeadConfig
+from .hub_mixin import HubCardMixin, checked_name
 
 #: Files of a head saved by hf_latent_bridge 0.1.0.
 HEAD_WEIGHTS_NAME = "head.safetensors"
 
 
 HEAD_CONFIG_NAME = "head_config.json"
+
+#: More L-BFGS iterations than this never help a linear head (convergence takes tens to hundreds).
+MAX_ITERATIONS = 100_000
 
 
 class ClassificationHead(HubCardMixin, PreTrainedModel):
@@ -132,16 +135,23 @@ class ClassificationHead(HubCardMixin, PreTrainedModel):
 
     # ------------------------------------------------------------------ inference
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """Logits ``(n, num_labels)`` for ``(n, input_dim)`` embeddings."""
-        x = embeddings.to(device=self.weight.device, dtype=self.weight.dtype)
-        return torch.addmm(self.bias, x, self.weight.T)
+        """Logits ``(n, num_labels)`` for ``(n, input_dim)`` embeddings, in the head's dtype.
+
+        Bad input (shape, NaN/Inf) raises :class:`BridgeInputError`; so do logits that are not finite,
+        naming the cause (inputs too large, or a damaged weight)."""
+        x = as_tensor(embeddings, "embeddings")
+        check_matrix(x, "embeddings", self.input_dim)
+        logits = torch.addmm(
+            self.bias, x.to(device=self.weight.device, dtype=self.weight.dtype), self.weight.T
+        )
+        if not bool(torch.isfinite(logits).all()):
+            raise self._non_finite_error(x, "logits", "or compute in float64 (head.double())")
+        return logits
 
     def logits(self, embeddings: Any) -> torch.Tensor:
         """Checked logits for a tensor or array of embeddings."""
-        x = as_tensor(embeddings, "embeddings")
-        check_matrix(x, "embeddings", self.input_dim)
         with torch.no_grad():
-            return check_output(self(x), "logits")
+            return self(embeddings)
 
     def predict_proba(self, embeddings: Any) -> torch.Tensor:
         """Class probabilities (softmax of the logits)."""
@@ -183,49 +193,59 @@ class ClassificationHead(HubCardMixin, PreTrainedModel):
         """
         x = as_tensor(embeddings, "embeddings")
         check_matrix(x, "embeddings")
-        y = torch.as_tensor(np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels))
-        if y.ndim != 1 or y.shape[0] != x.shape[0]:
-            raise BridgeInputError(
-                f"labels must be a 1-D sequence with one label per embedding row ({x.shape[0]}), "
-                f"got shape {tuple(y.shape)}."
-            )
-        if y.is_floating_point() and not bool((y == y.round()).all()):
-            raise BridgeInputError("labels must be integer class ids; map class names to ids first.")
-        y = y.long()
-        if bool((y < 0).any()):
-            raise BridgeInputError("labels must be non-negative class ids.")
+        n = x.shape[0]
+        y = as_class_ids(labels, n)
+        C, tol = check_positive("C", C), check_non_negative("tol", tol)
+        max_iter = check_positive_int("max_iter", max_iter, MAX_ITERATIONS)
         if isinstance(id2label, (list, tuple)):
             id2label = dict(enumerate(id2label))
-        num_labels = len(id2label) if id2label else int(y.max()) + 1
-        if int(y.max()) >= num_labels:
+        if id2label is not None and not isinstance(id2label, dict):
             raise BridgeInputError(
-                f"label {int(y.max())} is out of range for {num_labels} classes in id2label; fix id2label."
+                f"id2label must be a dict or a list of class names, got {type(id2label).__name__}."
             )
+        largest = int(y.max())
+        if id2label:
+            num_labels = len(id2label)
+            if largest >= num_labels:
+                raise BridgeInputError(
+                    f"label {largest} is out of range for {num_labels} classes in id2label; fix id2label."
+                )
+        elif largest >= max(n, 2):  # bounds the weights by the data's own size
+            raise BridgeInputError(
+                f"label {largest} implies {largest + 1} classes for {n} examples, so most classes would have "
+                f"no example; number the {int(torch.unique(y).numel())} distinct labels 0..K-1, or pass id2label "
+                "naming every class."
+            )
+        else:
+            num_labels = largest + 1
         if int(torch.unique(y).numel()) < 2:
             raise BridgeInputError("labels hold a single class; a classifier needs at least two.")
-        if not C > 0:
-            raise BridgeInputError(f"C must be positive, got {C!r}.")
+        head = cls(  # checks id2label, pooling and encoder before any training
+            x.shape[1], num_labels, id2label=id2label, pooling=pooling, encoder=encoder
+        )
 
         x64 = x.detach().cpu().to(torch.float64)
+        unit = power_of_two_scale(x64)  # exact: standardisation below sees the same digits at any scale
+        x64 = x64 / unit
         mean = x64.mean(0) if standardize else torch.zeros(x64.shape[1], dtype=torch.float64)
         std = x64.std(0, correction=0) if standardize else torch.ones(x64.shape[1], dtype=torch.float64)
         std = torch.where(std > 1e-12, std, torch.ones_like(std))
         z = (x64 - mean) / std
         with tqdm(total=int(max_iter * 1.25), desc="training head", disable=not show_progress) as bar:
             weight, bias, report = _fit_logistic(z, y, num_labels, C, max_iter, tol, lambda: bar.update())
-        head = cls(
-            x.shape[1],
-            num_labels,
-            id2label=id2label,
-            pooling=pooling,
-            encoder=encoder,
-            fit_report={**report, "C": C, "standardize": standardize, "num_samples": int(x.shape[0])},
-        )
         folded_weight = weight / std
         folded_bias = bias - folded_weight @ mean
+        folded_weight = folded_weight / unit
+        stored = folded_weight.to(torch.float32), folded_bias.to(torch.float32)
+        if not all(bool(torch.isfinite(t).all()) for t in stored):
+            raise BridgeInputError(
+                "training the head diverged (its weights are not finite in float32); keep standardize=True, "
+                "lower C, or rescale the embeddings."
+            )
+        head.config.fit_report = {**report, "C": C, "standardize": standardize, "num_samples": int(n)}
         with torch.no_grad():
-            head.weight.copy_(folded_weight.to(torch.float32))
-            head.bias.copy_(folded_bias.to(torch.float32))
+            head.weight.copy_(stored[0])
+            head.bias.copy_(stored[1])
         return head.eval()
 
     # ------------------------------------------------------------------ sharing
@@ -274,7 +294,7 @@ class ClassificationHead(HubCardMixin, PreTrainedModel):
         """Load a head (local folder or Hub repo, ``revision=``, ``subfolder=``), with the strict checks of
         every model of the package; a folder saved by 0.1.0 (``head_config.json`` + ``head.safetensors``)
         loads too."""
-        folder = Path(pretrained_model_name_or_path) / str(kwargs.get("subfolder") or "")
+        folder = Path(checked_name(pretrained_model_name_or_path)) / str(kwargs.get("subfolder") or "")
         if (folder / HEAD_CONFIG_NAME).is_file() and not (folder / CONFIG_NAME).exists():
             return cls._from_v0_1_0(folder, wants_info=kwargs.get("output_loading_info", False))
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
@@ -306,7 +326,10 @@ class ClassificationHead(HubCardMixin, PreTrainedModel):
 
 
 def check_output(values: torch.Tensor, name: str) -> torch.Tensor:
-    """``values`` if all finite; else :class:`BridgeInputError` (inputs too large for the weights)."""
+    """``values`` if all finite; else :class:`BridgeInputError` (inputs too large for the weights).
+
+    Models check their own outputs and name the cause (see ``HubCardMixin._non_finite_error``); this is
+    the last guard of code that combines them."""
     if not bool(torch.isfinite(values).all()):
         raise BridgeInputError(
             f"computing the {name} overflowed to Inf or NaN: the inputs are too large for this model's weights "
@@ -323,13 +346,14 @@ def _new_config(
     encoder: EncoderRef | dict[str, Any] | str | None,
     fit_report: dict[str, Any] | None,
 ) -> ClassificationHeadConfig:
-    for name, value in (("input_dim", input_dim), ("num_labels", num_labels)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise BridgeInputError(f"{name} must be a positive integer, got {value!r}.")
+    input_dim = check_positive_int("input_dim", input_dim, MAX_DIM)
+    num_labels = check_positive_int("num_labels", num_labels, MAX_LABELS)
     if num_labels < 2:
         raise BridgeInputError("a classification head needs at least 2 labels.")
     if id2label is None:
         id2label = {i: f"LABEL_{i}" for i in range(num_labels)}
+    if isinstance(id2label, (list, tuple)):
+        id2label = dict(enumerate(id2label))
     try:
         labels = {int(k): v for k, v in id2label.items()}
     except (TypeError, ValueError, AttributeError):

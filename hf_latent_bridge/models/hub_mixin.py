@@ -47,8 +47,9 @@ from huggingface_hub.errors import (
 )
 from safetensors import SafetensorError
 
+from ..core.validation import check_finite
 from ..encoding.provenance import is_hub_id
-from ..errors import BridgeInputError, CheckpointError, OutputError
+from ..errors import BridgeInputError, CheckpointError, LatentBridgeError, OutputError
 from ..files import update_folder
 from . import modeling_latent_bridge
 from .cards import CardInfo, is_generated_card, render_model_card
@@ -116,6 +117,23 @@ class HubCardMixin:
                     "The file was damaged or saved from a broken model: download it again "
                     "(force_download=True), or fit and save the model again."
                 )
+
+    def _non_finite_error(self, inputs: torch.Tensor, what: str, hint: str) -> LatentBridgeError:
+        """Why computing ``what`` from finite-looking ``inputs`` gave NaN or Inf, as the error to raise:
+        NaN/Inf in the inputs (rows named), a damaged tensor of the model (named), or an overflow."""
+        check_finite(inputs, "embeddings")
+        for name, tensor in self.state_dict().items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                return CheckpointError(
+                    f"the {type(self).__name__}'s tensor {name!r} holds NaN or Inf (it was changed after loading "
+                    f"or fitting), so its {what} would be garbage. Load the model again with from_pretrained, or "
+                    "fit it again."
+                )
+        largest = float(inputs.detach().abs().max())
+        return BridgeInputError(
+            f"computing the {what} overflowed {self.dtype}: the embeddings are too large for this model (largest "
+            f"|value| {largest:.3g}); rescale them, {hint}."
+        )
 
     def model_card(self, repo_id: str | None = None, remote_code: bool = False) -> ModelCard:
         """The model card of this model (``repo_id``: the repo or folder its code examples load)."""
@@ -267,7 +285,7 @@ class HubCardMixin:
         before anything is allocated), non-finite or inconsistent tensors, and files whose content does
         not match the hashes the Hub recorded. Honours ``HF_HUB_OFFLINE=1`` (loads what is cached).
         """
-        name = os.fspath(pretrained_model_name_or_path)
+        name = checked_name(pretrained_model_name_or_path)
         subfolder = str(kwargs.pop("subfolder", None) or "").strip("/")
         wants_info = kwargs.pop("output_loading_info", False)
         kwargs.pop("trust_remote_code", None)  # this class's own code is used; nothing is downloaded to run
@@ -301,6 +319,18 @@ class HubCardMixin:
             model.config._name_or_path = name
             model.config._commit_hash = commit
         return (model, info) if wants_info else model
+
+
+def checked_name(pretrained_model_name_or_path: Any) -> str:
+    """What ``from_pretrained`` was given, as a non-empty string (a folder or a Hub repo id)."""
+    if not isinstance(pretrained_model_name_or_path, (str, os.PathLike)) or not os.fspath(
+        pretrained_model_name_or_path
+    ):
+        raise CheckpointError(
+            f"from_pretrained takes a local folder or a Hub repo id ('namespace/name'), got "
+            f"{pretrained_model_name_or_path!r}."
+        )
+    return os.fspath(pretrained_model_name_or_path)
 
 
 def _checkpoint_folder(name: str, subfolder: str, download: dict[str, Any]) -> tuple[Path, str | None]:

@@ -36,6 +36,7 @@ from torch.utils.data import Dataset as TorchDataset
 from transformers import Pipeline
 from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
 
+from ..core.options import check_non_negative_int, check_positive_int
 from ..encoding.base import Encoder
 from ..encoding.inputs import _is_image
 from ..errors import BridgeInputError, LatentBridgeError
@@ -150,14 +151,17 @@ class StitchedClassificationPipeline(Pipeline):
                 "num_workers."
             )
         postprocess: dict[str, Any] = {}
-        if top_k != "default":
-            if top_k is not None and (
-                isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1
-            ):
+        if isinstance(top_k, str) and top_k == "default":
+            pass
+        elif top_k is None:
+            postprocess["top_k"] = None
+        else:
+            try:
+                postprocess["top_k"] = check_positive_int("top_k", top_k)
+            except BridgeInputError:
                 raise BridgeInputError(
                     f"top_k must be a positive integer or None (all labels), got {top_k!r}."
-                )
-            postprocess["top_k"] = None if top_k is None else int(top_k)
+                ) from None
         return {}, {}, postprocess
 
     def preprocess(self, input_: Any) -> dict[str, list[Any]]:
@@ -234,14 +238,11 @@ class StitchedClassificationPipeline(Pipeline):
 
 
 def _check_loader_options(kwargs: dict[str, Any]) -> None:
-    """Check ``batch_size`` and ``num_workers`` in place (numpy integers become ints; None is left alone)."""
-    for name, least, kind in (("batch_size", 1, "a positive"), ("num_workers", 0, "a non-negative")):
-        value = kwargs.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-            raise BridgeInputError(f"{name} must be {kind} integer, got {value!r}.")
-        kwargs[name] = int(value)
+    """Check ``batch_size`` and ``num_workers`` in place (numpy and torch integers become ints; None is left
+    alone)."""
+    for name, check in (("batch_size", check_positive_int), ("num_workers", check_non_negative_int)):
+        if kwargs.get(name) is not None:
+            kwargs[name] = check(name, kwargs[name])
 
 
 def _concatenate(batches: list[dict[str, list[Any]]]) -> dict[str, list[Any]]:

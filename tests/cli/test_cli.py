@@ -39,7 +39,7 @@ def assert_clean_failure(result, *fragments: str) -> None:
 
 
 def leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if ".tmp-" in p.name or ".old-" in p.name)
+    return sorted(p.name for p in folder.iterdir() if ".hlb-" in p.name or ".tmp-" in p.name)
 
 
 # ------------------------------------------------------------------------------------------- help

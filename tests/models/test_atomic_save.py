@@ -406,7 +406,7 @@ def test_write_text_atomic_keeps_the_old_text_on_failure(tmp_path, monkeypatch):
 
     path = tmp_path / "report.md"
     write_text_atomic(path, "first\n")
-    with pytest.raises(RuntimeError), staged_file(path) as staging:
+    with pytest.raises(RuntimeError), staged_file(path, overwrite=True) as staging:
         staging.write_text("half")
         raise RuntimeError
     assert path.read_text() == "first\n" and sorted(p.name for p in tmp_path.iterdir()) == ["report.md"]
