@@ -187,6 +187,16 @@ def _check_mapping(name: str, value: Any) -> None:
         raise BridgeInputError(f"{name} must be a dict or None, got {type(value).__name__} {_short(value)}.")
 
 
+def _check_part(name: str, value: Any, model_type: str) -> None:
+    """A nested part's config: a dict whose ``model_type``, when recorded, names the part's own type."""
+    _check_mapping(name, value)
+    if value is not None and value.get("model_type", model_type) != model_type:
+        raise BridgeInputError(
+            f"{name}.model_type must be {model_type!r}, got {_short(value.get('model_type'))}; the {name} "
+            "part was not written by this package."
+        )
+
+
 def _check_text(name: str, value: Any) -> None:
     if value is not None and not isinstance(value, str):
         raise BridgeInputError(
@@ -265,8 +275,8 @@ class StitchedConfig(PreTrainedConfig):
         library_version: str | None = None,
         **kwargs: Any,
     ) -> None:
-        _check_mapping("bridge", bridge)
-        _check_mapping("head", head)
+        _check_part("bridge", bridge, LatentBridgeConfig.model_type)
+        _check_part("head", head, ClassificationHeadConfig.model_type)
         self.bridge = bridge
         self.head = head
         if source_encoder is None and bridge is not None:

@@ -225,13 +225,17 @@ class ClassificationHead(HubCardMixin, PreTrainedModel):
         )
 
         x64 = x.detach().cpu().to(torch.float64)
-        unit = power_of_two_scale(x64)  # exact: standardisation below sees the same digits at any scale
+        # Exact: standardisation sees the same digits at any scale. Without it the penalty's meaning
+        # depends on the features' scale, which is the problem the caller asked for, so nothing is changed.
+        unit = power_of_two_scale(x64) if standardize else 1.0
         x64 = x64 / unit
         mean = x64.mean(0) if standardize else torch.zeros(x64.shape[1], dtype=torch.float64)
         std = x64.std(0, correction=0) if standardize else torch.ones(x64.shape[1], dtype=torch.float64)
         std = torch.where(std > 1e-12, std, torch.ones_like(std))
         z = (x64 - mean) / std
-        with tqdm(total=int(max_iter * 1.25), desc="training head", disable=not show_progress) as bar:
+        with tqdm(
+            total=int(max_iter * 1.25), desc="training head", disable=not show_progress, leave=False
+        ) as bar:
             weight, bias, report = _fit_logistic(z, y, num_labels, C, max_iter, tol, lambda: bar.update())
         folded_weight = weight / std
         folded_bias = bias - folded_weight @ mean
