@@ -5,7 +5,7 @@ Run (offline; a few minutes on 2 CPU cores)::
     HF_HUB_OFFLINE=1 python benchmarks/cache_embeddings.py --out /tmp/hlb_embeddings
 
 Written files (``n_chat`` = number of cleaned ChatterBot utterances, see
-``hf_latent_bridge.demo.resources.chatterbot_topics``):
+``hf_latent_bridge.demo.chatterbot_topics``):
 
 * ``chatterbot_text.json`` -- list of ``n_chat`` texts, in ``chatterbot_topics()`` order
 * ``chatterbot_labels.npy`` -- int64 ``(n_chat,)`` topic ids; names in ``chatterbot_meta.json``
@@ -44,7 +44,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import numpy as np
 import torch
 
-from hf_latent_bridge.demo import resources
+from hf_latent_bridge.demo import (
+    FASHION_MNIST_CLASSES,
+    chatterbot_topics,
+    chatterbot_topics_splits,
+    fashion_mnist_arrays,
+    minilm_path,
+    mpnet_path,
+)
+from hf_latent_bridge.demo.models import EfficientNetLiteFeatures
 from hf_latent_bridge.encoding import CallableEncoder, Encoder, embed_inputs, load_encoder
 
 logger = logging.getLogger("cache_embeddings")
@@ -71,7 +79,7 @@ def embed(encoder: Encoder, inputs: Any, batch_size: int) -> np.ndarray:
 
 def efficientnet_encoder(name: str, image_size: int) -> CallableEncoder:
     """EfficientNet-Lite ``name`` (``extract_features(x).mean((2, 3))``) as an image encoder."""
-    model = resources.EfficientNetLiteFeatures(name, image_size=image_size)
+    model = EfficientNetLiteFeatures(name, image_size=image_size)
     return CallableEncoder(
         model,
         name=f"efficientnet-{name}",
@@ -100,11 +108,11 @@ def verify_against_sentence_transformers(
 
 
 def cache_chatterbot(out: Path, batch_size: int, verify: bool, n_verify: int = 8) -> None:
-    dataset = resources.chatterbot_topics()
+    dataset = chatterbot_topics()
     texts = list(dataset["text"])
     labels = np.asarray(dataset["label"], dtype=np.int64)
     names = dataset.features["label"].names
-    splits = resources.chatterbot_topics_splits(test_size=0.3, seed=0)
+    splits = chatterbot_topics_splits(test_size=0.3, seed=0)
     position = {t: i for i, t in enumerate(texts)}
     if len(position) != len(texts):
         raise RuntimeError("chatterbot_topics() texts are not unique; cannot map the split back")
@@ -117,7 +125,7 @@ def cache_chatterbot(out: Path, batch_size: int, verify: bool, n_verify: int = 8
     _save_npy(out / "chatterbot_labels.npy", labels)
     _save_npy(out / "chatterbot_split.npy", is_test)
 
-    models = {"minilm": resources.minilm_path(), "mpnet": resources.mpnet_path()}
+    models = {"minilm": minilm_path(), "mpnet": mpnet_path()}
     verify_rows = np.linspace(0, len(texts) - 1, n_verify).round().astype(int)
     check: dict[str, float] = {}
     for key, path in models.items():
@@ -155,8 +163,8 @@ def cache_chatterbot(out: Path, batch_size: int, verify: bool, n_verify: int = 8
 
 
 def cache_fashion_mnist(out: Path, n_train: int, n_test: int, image_size: int, batch_size: int) -> None:
-    train_images, train_labels = resources.fashion_mnist_arrays("train", limit=n_train)
-    test_images, test_labels = resources.fashion_mnist_arrays("test", limit=n_test)
+    train_images, train_labels = fashion_mnist_arrays("train", limit=n_train)
+    test_images, test_labels = fashion_mnist_arrays("test", limit=n_test)
     _save_npy(out / "fmnist_train_labels.npy", train_labels)
     _save_npy(out / "fmnist_test_labels.npy", test_labels)
     for name in ("lite0", "lite1"):
@@ -169,7 +177,7 @@ def cache_fashion_mnist(out: Path, n_train: int, n_test: int, image_size: int, b
     _save_json(
         out / "fmnist_meta.json",
         {
-            "label_names": list(resources.FASHION_MNIST_CLASSES),
+            "label_names": list(FASHION_MNIST_CLASSES),
             "train": f"first {len(train_labels)} training images",
             "test": f"first {len(test_labels)} test images",
             "image_size": image_size,

@@ -43,7 +43,7 @@ from hf_latent_bridge import (
     load_encoder,
 )
 from hf_latent_bridge.core.scale_invariance import quick_scale_check
-from hf_latent_bridge.demo.resources import default_cache_dir, efficientnet_lite, minilm_path
+from hf_latent_bridge.demo import default_cache_dir, efficientnet_lite, minilm_path
 from hf_latent_bridge.evaluation import (
     StitchingMatrix,
     anchor_curve,

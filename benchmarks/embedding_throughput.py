@@ -35,7 +35,7 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     from hf_latent_bridge import load_encoder
-    from hf_latent_bridge.demo.resources import chatterbot_topics, minilm_path
+    from hf_latent_bridge.demo import chatterbot_topics, minilm_path
 
     texts = list(chatterbot_topics(min_utterances=1)["text"])
     path = minilm_path()

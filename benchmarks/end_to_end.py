@@ -25,7 +25,7 @@ from _common import alternating_medians, write_results
 from transformers import pipeline
 
 from hf_latent_bridge import LatentBridge
-from hf_latent_bridge.demo.resources import (
+from hf_latent_bridge.demo import (
     chatterbot_topics_splits,
     default_cache_dir,
     minilm_path,

@@ -4,7 +4,7 @@
 and Lite1) embeddings. This script adds, into the same folder:
 
 * ``fmnist_{train,test}_caption_{minilm,mpnet}.npy``: the same Fashion-MNIST rows described by a caption of
-  their class (``demo.resources.fashion_mnist_captions``, 12 phrasings per class), embedded by MiniLM and
+  their class (``demo.data.fashion_mnist_captions``, 12 phrasings per class), embedded by MiniLM and
   mpnet, so that (image, caption) pairs are parallel anchors across modalities;
 * ``digits_{train,test}_{lite0,lite1,caption_minilm}.npy`` and ``digits_{train,test}_labels.npy``:
   scikit-learn's 8x8 digits (70/30 split stratified by class, seed 0), upscaled to 96 px for the
@@ -24,7 +24,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np
 
-from hf_latent_bridge.demo import resources
+from hf_latent_bridge.demo import fashion_mnist_arrays, fashion_mnist_captions, minilm_path, mpnet_path
+from hf_latent_bridge.demo.models import EfficientNetLiteFeatures
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 DIGIT_TEMPLATES = (
@@ -56,7 +57,7 @@ def save(path: Path, array: np.ndarray) -> None:
 def text_encoder(name: str):
     from sentence_transformers import SentenceTransformer
 
-    path = resources.minilm_path() if name == "minilm" else resources.mpnet_path()
+    path = minilm_path() if name == "minilm" else mpnet_path()
     return SentenceTransformer(path, device="cpu")
 
 
@@ -70,12 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
 
     # Fashion-MNIST captions, aligned with the rows of cache_embeddings.py (first n images of each split).
-    _, train_labels = resources.fashion_mnist_arrays("train", args.n_train)
-    _, test_labels = resources.fashion_mnist_arrays("test", args.n_test)
+    _, train_labels = fashion_mnist_arrays("train", args.n_train)
+    _, test_labels = fashion_mnist_arrays("test", args.n_test)
     for name in ("minilm", "mpnet"):
         model = text_encoder(name)
         for split, labels in (("train", train_labels), ("test", test_labels)):
-            texts = resources.fashion_mnist_captions(labels)
+            texts = fashion_mnist_captions(labels)
             emb = model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
             save(args.out / f"fmnist_{split}_caption_{name}.npy", emb)
 
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     for split, index in (("train", train), ("test", test)):
         save(args.out / f"digits_{split}_labels.npy", digits.target[index].astype(np.int64))
     for name in ("lite0", "lite1"):
-        encoder = resources.EfficientNetLiteFeatures(name, image_size=args.image_size)
+        encoder = EfficientNetLiteFeatures(name, image_size=args.image_size)
         for split, index in (("train", train), ("test", test)):
             save(args.out / f"digits_{split}_{name}.npy", encoder.encode(images[index]))
     model = text_encoder("minilm")

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from _common import write_results
 
-from hf_latent_bridge.demo.resources import chatterbot_topics_splits, minilm_path
+from hf_latent_bridge.demo import chatterbot_topics_splits, minilm_path
 from hf_latent_bridge.encoding import load_encoder
 from hf_latent_bridge.evaluation import evaluate_encoders
 

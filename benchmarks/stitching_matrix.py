@@ -6,7 +6,7 @@
   images through EfficientNet-Lite0 and EfficientNet-Lite1 (ImageNet weights, 1280-d mean-pooled features,
   96 px), two separately trained networks.
 * Fashion-MNIST captions (cross-modal): the same images through Lite0 and Lite1, and a caption of each
-  image's class (``demo.resources.fashion_mnist_captions``, 12 phrasings per class) through MiniLM and mpnet;
+  image's class (``demo.data.fashion_mnist_captions``, 12 phrasings per class) through MiniLM and mpnet;
   an anchor is an (image, caption) pair, so text and image spaces are stitched in both directions.
 * scikit-learn digits (1797 8x8 images, stratified 70/30 split, seed 0). The three "encoders" are small
   feature maps built here, honestly not pretrained models: ``pca32`` (PCA of the pixels to 32 dims, fitted
@@ -31,14 +31,14 @@ import numpy as np
 import torch
 from _common import RESULTS, write_results
 
-from hf_latent_bridge.demo.resources import (
-    EfficientNetLiteFeatures,
+from hf_latent_bridge.demo import (
     chatterbot_topics_splits,
     default_cache_dir,
     fashion_mnist_arrays,
     minilm_path,
     mpnet_path,
 )
+from hf_latent_bridge.demo.models import EfficientNetLiteFeatures
 from hf_latent_bridge.encoding import CallableEncoder, load_encoder
 from hf_latent_bridge.evaluation import anchor_curve, embed_inputs, stitching_matrix
 from hf_latent_bridge.evaluation.plots import plot_anchor_curve
@@ -64,7 +64,7 @@ def chatterbot() -> tuple[dict, list, list, torch.Tensor, torch.Tensor, list[str
 def fashion(
     n_train: int, n_test: int
 ) -> tuple[dict, np.ndarray, np.ndarray, torch.Tensor, torch.Tensor, list[str]]:
-    from hf_latent_bridge.demo.resources import FASHION_MNIST_CLASSES
+    from hf_latent_bridge.demo import FASHION_MNIST_CLASSES
 
     train_x, train_y = fashion_mnist_arrays("train", n_train)
     test_x, test_y = fashion_mnist_arrays("test", n_test)
@@ -101,7 +101,7 @@ def fashion_captions(
 ) -> tuple[dict, dict[str, object], dict[str, object], torch.Tensor, torch.Tensor, list[str]]:
     """Cross-modal Fashion-MNIST: images for the EfficientNets, a caption of each image's class for the
     text encoders (inputs given per encoder)."""
-    from hf_latent_bridge.demo.resources import fashion_mnist_captions
+    from hf_latent_bridge.demo import fashion_mnist_captions
 
     encoders, train_x, test_x, train_y, test_y, names = fashion(n_train, n_test)
     text = {"MiniLM (captions)": load_encoder(minilm_path()), "mpnet (captions)": load_encoder(mpnet_path())}

@@ -15,7 +15,7 @@ import argparse
 from transformers import pipeline
 
 from hf_latent_bridge import StitchedModel, load_encoder
-from hf_latent_bridge.demo.resources import chatterbot_topics, minilm_path, mpnet_path
+from hf_latent_bridge.demo import chatterbot_topics, minilm_path, mpnet_path
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from transformers import pipeline
 
 import hf_latent_bridge  # noqa: F401  (registers the "stitched-classification" task)
 from hf_latent_bridge import ClassificationHead, LatentBridge, StitchedModel, embed_dataset, load_encoder
-from hf_latent_bridge.demo.resources import chatterbot_topics_splits, minilm_path, mpnet_path
+from hf_latent_bridge.demo import chatterbot_topics_splits, minilm_path, mpnet_path
 
 
 def main() -> None:

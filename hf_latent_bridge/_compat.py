@@ -30,7 +30,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "pipeline": ("models.pipeline",),
     "plotting": ("evaluation.plots",),
     "projection": ("core.projection", "core.ridge"),
-    "resources": ("demo.resources",),
+    "resources": ("demo", "demo.models", "demo.data"),
     "stitched": ("models.stitched", "models.configs"),
     "validation": ("core.validation",),
 }

@@ -84,7 +84,7 @@ def write_topics_jsonl(path, every: int):
     """Every ``every``-th real ChatterBot utterance with its topic name, as JSON lines at ``path``."""
     import json
 
-    from hf_latent_bridge.demo.resources import chatterbot_topics
+    from hf_latent_bridge.demo import chatterbot_topics
 
     dataset = chatterbot_topics()
     names = dataset.features["label"].names

@@ -5,19 +5,16 @@ Nothing else in the library imports this package; the CLI's ``demo`` command and
 
 from __future__ import annotations
 
-from .resources import (
+from ._optional import default_cache_dir
+from .data import (
     FASHION_MNIST_CLASSES,
     chatterbot_topics,
     chatterbot_topics_splits,
-    default_cache_dir,
-    efficientnet_lite,
-    efficientnet_preprocess,
     fashion_mnist,
     fashion_mnist_arrays,
     fashion_mnist_captions,
-    minilm_path,
-    mpnet_path,
 )
+from .models import efficientnet_lite, efficientnet_preprocess, minilm_path, mpnet_path
 from .run import DemoResult, run_demo
 
 __all__ = [

@@ -116,7 +116,9 @@ def run_demo(
     from ..evaluation.plots import plot_anchor_curve
     from ..files import staged_directory, write_text_atomic
     from ..models.stitched import StitchedModel
-    from .resources import chatterbot_topics_splits, default_cache_dir, minilm_path, mpnet_path
+    from ._optional import default_cache_dir
+    from .data import chatterbot_topics_splits
+    from .models import minilm_path, mpnet_path
 
     output = Path(output)
     batch_size = check_positive_int("batch_size", batch_size)  # options first, before any model is loaded

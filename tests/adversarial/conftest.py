@@ -139,7 +139,7 @@ def saved_artifacts(artifacts, tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def workspace(tmp_path_factory, tiny_bert_path, tiny_bert48_path) -> dict[str, str]:
     """A small labelled data file (real utterances), the two tiny encoders and a stitched model."""
-    from hf_latent_bridge.demo.resources import chatterbot_topics
+    from hf_latent_bridge.demo import chatterbot_topics
 
     root = tmp_path_factory.mktemp("cli-workspace")
     dataset = chatterbot_topics()

@@ -10,7 +10,7 @@ from hf_latent_bridge.errors import BridgeInputError
 
 
 def test_balanced_chunks_partition_sorted_rows_into_chunks_of_bounded_cost():
-    from hf_latent_bridge.demo.resources import chatterbot_topics
+    from hf_latent_bridge.demo import chatterbot_topics
 
     texts = list(chatterbot_topics()["text"])  # a long tail: most texts are short, a few are 10x longer
     lengths = torch.tensor([len(t) for t in texts])

@@ -19,13 +19,13 @@ import pytest
 from transformers import pipeline
 
 from hf_latent_bridge import CallableEncoder, ClassificationHead, LatentBridge, StitchedModel, load_encoder
-from hf_latent_bridge.demo.resources import (
+from hf_latent_bridge.demo import (
     FASHION_MNIST_CLASSES,
-    EfficientNetLiteFeatures,
     fashion_mnist_arrays,
     fashion_mnist_captions,
     minilm_path,
 )
+from hf_latent_bridge.demo.models import EfficientNetLiteFeatures
 
 pytestmark = pytest.mark.slow
 

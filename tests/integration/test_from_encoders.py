@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hf_latent_bridge import StitchedModel, load_encoder
-from hf_latent_bridge.demo.resources import chatterbot_topics_splits, minilm_path, mpnet_path
+from hf_latent_bridge.demo import chatterbot_topics_splits, minilm_path, mpnet_path
 
 pytestmark = pytest.mark.slow
 

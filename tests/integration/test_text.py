@@ -13,7 +13,7 @@ import torch
 from transformers import pipeline
 
 from hf_latent_bridge import ClassificationHead, LatentBridge, StitchedModel, embed_dataset, load_encoder
-from hf_latent_bridge.demo.resources import chatterbot_topics_splits, minilm_path, mpnet_path
+from hf_latent_bridge.demo import chatterbot_topics_splits, minilm_path, mpnet_path
 
 pytestmark = pytest.mark.slow
 

@@ -23,7 +23,7 @@ from hf_latent_bridge import (
     LatentBridge,
     select_anchors,
 )
-from hf_latent_bridge.demo.resources import chatterbot_topics, minilm_path
+from hf_latent_bridge.demo import chatterbot_topics, minilm_path
 from hf_latent_bridge.models.anchor_rows import anchor_rows, push_anchor_rows
 from tests.conftest import HUB_USER
 

@@ -34,7 +34,7 @@ TASK = "stitched-classification"
 @pytest.fixture(scope="module")
 def topics():
     """Real utterances with topic labels (chatterbot corpus): 240 for anchors/head, 24 to classify."""
-    from hf_latent_bridge.demo.resources import chatterbot_topics_splits
+    from hf_latent_bridge.demo import chatterbot_topics_splits
 
     splits = chatterbot_topics_splits(test_size=0.3, seed=0)
     train, test = splits["train"].select(range(240)), splits["test"].select(range(24))
