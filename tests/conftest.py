@@ -24,6 +24,13 @@ os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# Property-based tests draw the same examples on every run, so the README's test command is reproducible;
+# `pytest --hypothesis-profile=explore` searches afresh with random draws.
+settings.register_profile("reproducible", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile("reproducible")
 
 
 @pytest.fixture

@@ -181,6 +181,8 @@ def test_any_option_values_succeed_completely_or_fail_in_one_line(command, data,
         "word": WORDS,
         "path": paths(root),
     }
+    if command == "demo":  # "1" is a valid value, and the demo's real run is the slow tests' job
+        pools["bad int"] = [v for v in pools["bad int"] if v != "1"]
     chosen = data.draw(
         st.lists(st.sampled_from(sorted(OPTIONS[command])), min_size=0, max_size=3, unique=True)
     )
