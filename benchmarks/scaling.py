@@ -3,8 +3,8 @@
 Encoders: all-MiniLM-L6-v2 with four different poolings (mean+norm, mean, cls, max): four genuinely
 different embedding spaces of the same cost, so each encoder pass costs the same and the expected
 scaling is clean. Data: the ChatterBot topics (70/30 split; ``--limit`` keeps the first rows of each
-split). No embedding cache, so every run pays its N encoder passes (2 splits each); the ``embed`` calls
-(one per chunk of a split) are counted by wrapping ``embed``.
+split). No embedding cache, so every run pays its N encoder passes (2 splits each); the batches each
+encoder runs are counted by wrapping ``embed_batch``.
 
 Processes: the same ``hf-latent-bridge eval`` command (N = 2) run as one process, under
 ``torchrun --nproc_per_node 2`` and under ``accelerate launch --multi_gpu --num_processes 2`` on this
@@ -50,13 +50,13 @@ def main() -> None:
     encoders = {f"MiniLM-{p}": load_encoder(minilm_path(), pooling=p) for p in POOLINGS}
     passes = {"count": 0}
     for encoder in encoders.values():
-        original = encoder.embed
+        original = encoder.embed_batch
 
         def counted(*a, _original=original, **k):
             passes["count"] += 1
             return _original(*a, **k)
 
-        encoder.embed = counted
+        encoder.embed_batch = counted
     rows = []
     for n in (2, 3, 4):
         chosen = dict(list(encoders.items())[:n])
@@ -71,8 +71,8 @@ def main() -> None:
         rows.append(
             {
                 "encoders": n,
-                "embed_calls": passes["count"],
-                "embed_calls_per_encoder": passes["count"] / n,
+                "batches": passes["count"],
+                "batches_per_encoder": passes["count"] / n,
                 "embedding_seconds": round(embedding, 2),
                 "embedding_seconds_per_encoder": round(embedding / n, 2),
                 "matrix_seconds": round(total - embedding, 2),
@@ -132,12 +132,12 @@ def main() -> None:
             "## Scaling (benchmarks/scaling.py)",
             "",
             "Encoder passes and time for N encoders (MiniLM with 4 poolings) on the ChatterBot topics; "
-            "an encoder pass = one sweep over both splits, one `embed` call per chunk.",
+            "an encoder pass = one sweep over both splits, in batches of similar token cost.",
             "",
-            "| N | embed calls | embedding s | embedding s / encoder | matrix s (heads, N x N bridges, metrics) | cells |",
+            "| N | batches embedded | embedding s | embedding s / encoder | matrix s (heads, N x N bridges, metrics) | cells |",
             "|---|---|---|---|---|---|",
             *(
-                f"| {r['encoders']} | {r['embed_calls']} | {r['embedding_seconds']} | {r['embedding_seconds_per_encoder']} "
+                f"| {r['encoders']} | {r['batches']} | {r['embedding_seconds']} | {r['embedding_seconds_per_encoder']} "
                 f"| {r['matrix_seconds']} | {r['cells']} |"
                 for r in rows
             ),
