@@ -49,7 +49,8 @@ def test_minilm_to_mpnet_topics_through_the_pipeline(tmp_path):
     StitchedModel.from_parts(bridge, head, source_encoder=source).save_pretrained(
         tmp_path / "minilm-to-mpnet"
     )
-    clf = pipeline("stitched-classification", model=str(tmp_path / "minilm-to-mpnet"))
+    # The model records MiniLM by its Hub id, never by this machine's path: offline, pass the local copy.
+    clf = pipeline("stitched-classification", model=str(tmp_path / "minilm-to-mpnet"), source_encoder=source)
     results = clf(list(test["text"]), batch_size=64)
     label2id = head.label2id
     pipe_pred = np.array([label2id[r[0]["label"]] for r in results])
