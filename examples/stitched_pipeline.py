@@ -47,8 +47,9 @@ def main() -> None:
     # 3. one folder: config (encoders, bridge, labels) + bridge and head tensors
     StitchedModel.from_parts(bridge, head, source_encoder=source).save_pretrained(args.out)
 
-    # 4. anyone with MiniLM can now use the mpnet head
-    clf = pipeline("stitched-classification", model=args.out)
+    # 4. anyone with MiniLM can now use the mpnet head. The model records MiniLM by its Hub id (never by a
+    # path of this machine), which loads by itself once cached; offline, hand over the local copy.
+    clf = pipeline("stitched-classification", model=args.out, source_encoder=source)
     for text in ("Which team won the cup?", "Can you recommend a good film?", "How much money do you have?"):
         print(f"{text!r:40} -> {clf(text, top_k=2)}")
     predicted = [r[0]["label"] for r in clf(list(test["text"]), batch_size=64)]
