@@ -58,12 +58,10 @@ def load_table(
         return datasets.load_dataset(spec, config, split=split, revision=revision)
     except DataError:
         raise
-    except ValueError as error:
-        if "split" in str(error).lower():
-            raise DataError(
-                f"data set {spec} has no split {split!r}: {' '.join(str(error).split())}"
-            ) from None
-        raise DataError(f"cannot load data set {spec!r}: {' '.join(str(error).split())}") from None
+    except ValueError as error:  # datasets' own words say what was wrong (an unknown split, a config...)
+        raise DataError(
+            f"cannot load split {split!r} of data set {spec!r}: {' '.join(str(error).split())}"
+        ) from None
     except (OSError, ImportError) as error:
         raise DataError(
             f"cannot load data set {spec!r} ({type(error).__name__}: {' '.join(str(error).split())[:300]}); "
