@@ -13,6 +13,7 @@ from ..errors import BridgeInputError, EncoderLoadError, IncompatibleEncoderErro
 from .base import Encoder
 from .clip import ClipTowerEncoder
 from .inputs import MODALITIES
+from .local_copies import local_copy, remember
 from .provenance import is_hub_id, portable_name
 from .sentence_transformers_config import read_sentence_transformers_config
 from .text import TextEncoder
@@ -59,6 +60,14 @@ def load_encoder(
     try:
         config = AutoConfig.from_pretrained(name, **hub)
     except OSError as error:  # transformers' error for unknown ids, folders, revisions and cache misses
+        copy = local_copy(name, revision) if is_hub_id(name) else None
+        if copy is not None:  # this machine made models from its own copy of exactly this id and revision
+            encoder = load_encoder(
+                copy, pooling=pooling, modality=modality, tower=tower, device=device, dtype=dtype,
+                trust_remote_code=trust_remote_code, hub_id=name,
+            )  # fmt: skip
+            encoder.ref = replace(encoder.ref, revision=revision)
+            return encoder
         where = f"{name!r}" + (f" at revision {revision!r}" if revision else "")
         reason = " ".join(str(error).split()).split(". ")[0][:300]
         raise EncoderLoadError(
@@ -88,6 +97,8 @@ def load_encoder(
     )
     encoder.location = name
     encoder.ref = replace(encoder.ref, name_or_path=recorded, revision=pinned)
+    if recorded != name and is_hub_id(recorded):  # a folder named by a Hub id: note where it lives
+        remember(recorded, pinned, name)
     return encoder.to(device=device, dtype=dtype)
 
 

@@ -88,9 +88,9 @@ def test_fashion_mnist_text_image_stitching(tmp_path):
     )
     image_head = ClassificationHead.fit(anchor_images, labels, id2label=list(FASHION_MNIST_CLASSES))
     folder = tmp_path / "minilm-to-lite0"
-    StitchedModel.from_parts(text_to_image, image_head, source_encoder=text).save_pretrained(folder)
-    # The model records MiniLM by its Hub id, never by this machine's path: offline, pass the local copy.
-    clf_text = pipeline("stitched-classification", model=str(folder), source_encoder=text)
+    StitchedModel.from_parts(text_to_image, image_head).save_pretrained(folder)
+    # The model records MiniLM by its Hub id; loading finds this machine's copy (noted when it was loaded).
+    clf_text = pipeline("stitched-classification", model=str(folder))
     texts = [d for c in sorted(NEW_DESCRIPTIONS) for d in NEW_DESCRIPTIONS[c]]
     text_labels = [c for c in sorted(NEW_DESCRIPTIONS) for _ in NEW_DESCRIPTIONS[c]]
     text_pred = [r[0]["label"] for r in clf_text(texts)]
