@@ -143,8 +143,11 @@ def test_an_unloadable_encoder_is_named(tmp_path, tiny_bert48_path, topics_file)
         fit_from_encoders(str(tmp_path / "nowhere"), tiny_bert48_path, str(topics_file))
 
 
-def test_a_recorded_encoder_that_cannot_be_loaded_says_how_to_fix_it(stitched, tmp_path):
+def test_a_recorded_encoder_that_cannot_be_loaded_says_how_to_fix_it(stitched, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
     stitched.save_pretrained(tmp_path / "model")
+    monkeypatch.setattr(constants, "HF_HOME", str(tmp_path / "another-machine"))  # no local copy noted there
     model = StitchedModel.from_pretrained(tmp_path / "model")  # records 'tester/tiny-bert', not on any Hub
     with pytest.raises(EncoderLoadError) as caught:
         model.classify(["hello"])
