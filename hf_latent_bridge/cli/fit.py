@@ -37,6 +37,7 @@ from .options import (
     TargetRevision,
     Whitening,
     bridge_options,
+    push_if_asked,
     require_shareable,
 )
 
@@ -82,8 +83,7 @@ def fit(
 
     options = bridge_options(method, ridge, scale, whitening)
     if push_to_hub:
-        require_shareable(source, source_id, "source")
-        require_shareable(target, target_id, "target")
+        require_shareable(source, source_id, target, target_id)
     with staged_directory(output, overwrite) as staging:
         bridge = fit_from_encoders(
             source,
@@ -112,9 +112,7 @@ def fit(
         ).bridge
         bridge.save_pretrained(staging)
     typer.echo(_describe_bridge(bridge, output))
-    if push_to_hub:
-        commit = bridge.push_to_hub(push_to_hub, private=private)
-        typer.echo(f"pushed to {getattr(commit, 'commit_url', None) or push_to_hub}")
+    push_if_asked(bridge, push_to_hub, private)
 
 
 def _describe_bridge(bridge: Any, output: Path) -> str:

@@ -1,4 +1,5 @@
-"""The options several commands share, declared once, and parsing their text into library values."""
+"""The options several commands share, declared once; parsing their text into library values; and
+what ``--push-to-hub`` does."""
 
 from __future__ import annotations
 
@@ -58,16 +59,25 @@ PushToHub = Annotated[str | None, typer.Option(help="Also push the result to thi
 Private = Annotated[bool, typer.Option(help="Create the Hub repo as private (with --push-to-hub).")]
 
 
-def require_shareable(spec: str, hub_id: str | None, role: str) -> None:
+def require_shareable(source: str, source_id: str | None, target: str, target_id: str | None) -> None:
     """Before any compute: an encoder given by a local folder that names no Hub model cannot be pushed."""
     from ..encoding.provenance import hub_id_of_folder
 
-    local = Path(spec).expanduser()
-    if hub_id is None and local.exists() and hub_id_of_folder(local) is None:
-        raise UsageError(
-            f"--push-to-hub needs the {role} encoder named by a Hub id, but {spec} is a local folder that names "
-            f"no Hub model: pass --{role}-id namespace/name (the model it holds), or give its Hub id instead."
-        )
+    for role, spec, hub_id in (("source", source, source_id), ("target", target, target_id)):
+        local = Path(spec).expanduser()
+        if hub_id is None and local.exists() and hub_id_of_folder(local) is None:
+            raise UsageError(
+                f"--push-to-hub needs the {role} encoder named by a Hub id, but {spec} is a local folder that "
+                f"names no Hub model: pass --{role}-id namespace/name (the model it holds), or give its Hub id "
+                "instead."
+            )
+
+
+def push_if_asked(model: Any, repo: str | None, private: bool) -> None:
+    """``--push-to-hub``: push the saved model in one commit and say where it went."""
+    if repo:
+        commit = model.push_to_hub(repo, private=private)
+        typer.echo(f"pushed to {getattr(commit, 'commit_url', None) or repo}")
 
 
 def read_auto_config(spec: str, expected: str) -> Any:

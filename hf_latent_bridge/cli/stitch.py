@@ -36,6 +36,7 @@ from .options import (
     TargetRevision,
     Whitening,
     bridge_options,
+    push_if_asked,
     read_auto_config,
     require_shareable,
 )
@@ -94,8 +95,7 @@ def stitch(
 
     options = bridge_options(method, ridge, scale, whitening)
     if push_to_hub:
-        require_shareable(source, source_id, "source")
-        require_shareable(target, target_id, "target")
+        require_shareable(source, source_id, target, target_id)
     with staged_directory(output, overwrite) as staging:
         model = StitchedModel.from_encoders(
             source,
@@ -132,9 +132,7 @@ def stitch(
         f"{metrics['num_samples']} held-out rows"
     )
     typer.echo(f"run it: hf-latent-bridge predict {output} inputs.txt -o predictions.jsonl")
-    if push_to_hub:
-        commit = model.push_to_hub(push_to_hub, private=private)
-        typer.echo(f"pushed to {getattr(commit, 'commit_url', None) or push_to_hub}")
+    push_if_asked(model, push_to_hub, private)
 
 
 def _load_head(spec: str) -> Any:

@@ -84,24 +84,23 @@ def _integer(name: str, value: Any) -> int | None:
     return None
 
 
-def check_positive_int(name: str, value: Any, maximum: int = MAX_INT64) -> int:
-    """A whole number >= 1 (and <= ``maximum``, by default the largest 64-bit integer); integral floats such as ``3.0`` are accepted."""
+def _bounded_int(name: str, value: Any, minimum: int, maximum: int, expected: str) -> int:
     number = _integer(name, value)
-    if number is None or number < 1:
-        raise BridgeInputError(f"{name} must be a positive integer, got {value!r}.")
+    if number is None or number < minimum:
+        raise BridgeInputError(f"{name} must be {expected}, got {value!r}.")
     if number > maximum:
         raise BridgeInputError(f"{name} must be at most {maximum}, got {value!r}.")
     return number
+
+
+def check_positive_int(name: str, value: Any, maximum: int = MAX_INT64) -> int:
+    """A whole number in ``1 .. maximum`` (default: the largest 64-bit integer); ``3.0`` is accepted."""
+    return _bounded_int(name, value, 1, maximum, "a positive integer")
 
 
 def check_non_negative_int(name: str, value: Any, maximum: int = MAX_INT64) -> int:
-    """A whole number >= 0 (and <= ``maximum``, by default the largest 64-bit integer); integral floats such as ``3.0`` are accepted."""
-    number = _integer(name, value)
-    if number is None or number < 0:
-        raise BridgeInputError(f"{name} must be an integer >= 0, got {value!r}.")
-    if number > maximum:
-        raise BridgeInputError(f"{name} must be at most {maximum}, got {value!r}.")
-    return number
+    """A whole number in ``0 .. maximum`` (default: the largest 64-bit integer); ``3.0`` is accepted."""
+    return _bounded_int(name, value, 0, maximum, "an integer >= 0")
 
 
 def check_seed(value: Any, name: str = "seed") -> int:
