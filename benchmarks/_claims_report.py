@@ -498,7 +498,7 @@ Maiorca et al. (2023), **irp** = inverse relative projection.
 
 The paper assumes that a classifier's decision depends on the direction of an embedding, not its norm, and
 validates it across architectures. IRP relies on it: its outputs are `target mean + s * unit direction`,
-one norm `s` for all. Measured with `hf_latent_bridge.core.scale_invariance.check_scale_invariance` (also
+one norm `s` for all. Measured with `hf_latent_bridge.core.scale_invariance.check_head` (also
 `hf-latent-bridge check-head`) on the test embeddings of each head's space: rescaling about the data mean
 (what IRP's restore step does) and about the origin (raw rescaling) by 0.1-10x, per-sample random factors,
 and IRP's own step (every norm set to the mean norm). A rescaling passes when >= 99% of predictions are

@@ -30,6 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch
+from _claims_plots import plot_anchor_grid
 from _claims_report import report
 from _claims_subjects import minilm_classifier, train_mlp, vit_classifier
 from _common import RESULTS, command_line, machine
@@ -42,20 +43,19 @@ from hf_latent_bridge import (
     head_from_classifier,
     load_encoder,
 )
-from hf_latent_bridge.core.scale_invariance import quick_scale_check
+from hf_latent_bridge.core.scale_invariance import check_head
 from hf_latent_bridge.demo import default_cache_dir, efficientnet_lite, minilm_path
+from hf_latent_bridge.encoding import embed_inputs
 from hf_latent_bridge.evaluation import (
     StitchingMatrix,
     anchor_curve,
-    check_head,
     dimension_anchor_counts,
-    embed_inputs,
     head_predict,
     stitching_matrix,
 )
-from hf_latent_bridge.evaluation.plots import plot_anchor_grid, plot_scale_invariance
-from hf_latent_bridge.evaluation.scale_check import scale_markdown
-from hf_latent_bridge.files import write_text_atomic
+from hf_latent_bridge.evaluation.plots import plot_scale_invariance
+from hf_latent_bridge.evaluation.scale_report import scale_markdown
+from hf_latent_bridge.files import write_text
 
 OUT = RESULTS / "claims"
 MODELS = default_cache_dir() / "claims"
@@ -282,7 +282,8 @@ def scale_checks(
                 True,
             )
         relative = mats[key].relative_heads[spaces[0]]
-        subjects[f"relative head on {spaces[0]}"] = (relative.on(relative.anchors), data, spaces[0], True)
+        bound = lambda x, relative=relative: relative.logits(x)  # noqa: E731  (the head on its own space)
+        subjects[f"relative head on {spaces[0]}"] = (bound, data, spaces[0], True)
     subjects["MiniLM classifier head (head_from_classifier)"] = (
         classifiers["MiniLM classifier"],
         text,
@@ -302,7 +303,8 @@ def scale_checks(
     for name, (head, data, space, labelled) in subjects.items():
         # IRP rescales about the mean of the target anchors (here all train rows), not of the test rows
         centres = {"mean": data.train[space].double().mean(0), "origin": "origin"}
-        reports[name] = check_head(head, data.test[space], data.test_y if labelled else None, centres=centres)
+        labels = data.test_y if labelled else None
+        reports[name] = {c: check_head(head, data.test[space], labels, centre=v) for c, v in centres.items()}
         reports[name]["space"] = space
     # the warning of StitchedModel.from_parts, on IRP bridges fitted on the matrices' anchors
     hooks = []
@@ -331,13 +333,19 @@ def scale_checks(
         bridge = next((b for b in fitted if b is not None), None) or _fit(
             data.train[source], data.train[target], "irp"
         )
-        quick = quick_scale_check(
-            head, bridge.target_anchors, bridge.output_shift[0].double(), float(bridge.output_norm[0])
+        rows = torch.linspace(0, len(bridge.target_anchors) - 1, 1024).round().long().unique()
+        quick = check_head(  # what StitchedModel.from_parts checks: IRP's restore step on the target anchors
+            head,
+            bridge.target_anchors[rows],
+            centre=bridge.output_shift[0].double(),
+            factors=(),
+            random_ranges=(),
+            equalize_norm=float(bridge.output_norm[0]),
         )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             StitchedModel.from_parts(bridge, head)
-        warned = [str(w.message) for w in caught if "norms that IRP replaces" in str(w.message)]
+        warned = [str(w.message) for w in caught if "depend on the norms" in str(w.message)]
         hooks.append(
             {
                 "source": source,
@@ -378,7 +386,7 @@ def curves(datasets: dict[str, Data], mats: dict[str, Any]) -> dict[str, Any]:
         curve["ensembles"] = [1, ENSEMBLE]
         curve["target_dims"] = {n: int(train[n].shape[1]) for n in names}
         curve["seconds"] = round(time.perf_counter() - started, 1)
-        write_text_atomic(OUT / f"anchors_{key}.json", json.dumps(curve, indent=1) + "\n")
+        write_text(OUT / f"anchors_{key}.json", json.dumps(curve, indent=1) + "\n")
         plot_anchor_grid(
             curve, OUT / f"anchors_{key}.png", title=f"{data.name}: translation quality against anchors"
         )
@@ -434,7 +442,7 @@ def main() -> None:
         "stitched_model_warning": hooks,
         "anchor_curves": anchor_curves,
     }
-    write_text_atomic(OUT / "claims.json", json.dumps(payload, indent=1) + "\n")
+    write_text(OUT / "claims.json", json.dumps(payload, indent=1) + "\n")
     for centre in ("mean", "origin"):
         plot_scale_invariance(
             {n: r[centre].to_dict() for n, r in reports.items()}, OUT / f"scale_invariance_{centre}.png"
@@ -442,8 +450,8 @@ def main() -> None:
     details = "\n\n".join(
         scale_markdown({c: r[c] for c in ("mean", "origin")}, name) for name, r in reports.items()
     )
-    write_text_atomic(OUT / "scale_invariance.md", "# Scale checks, every trial\n\n" + details + "\n")
-    write_text_atomic(OUT / "REPORT.md", report(payload))
+    write_text(OUT / "scale_invariance.md", "# Scale checks, every trial\n\n" + details + "\n")
+    write_text(OUT / "REPORT.md", report(payload))
     print(f"[claims] wrote {OUT}/REPORT.md in {seconds['total']} s", flush=True)
 
 

@@ -2,9 +2,9 @@
 
 A bridge (k=400 anchors, 384 -> 256), an anchor space, a head and a stitched model are saved; each
 crafted edit of config.json is loaded ``--repeats`` times and the median time to the CheckpointError
-is reported next to the time of a normal load of the same artifact. The checks that refuse them run on
-the config and on the safetensors header alone (the model is built on the meta device), so the time
-does not grow with the sizes the config claims.
+is reported next to the time of a normal load of the same artifact. The config's own checks and
+transformers' loader (which builds the model on the meta device and compares shapes before loading)
+refuse them, so the time does not grow with the sizes the config claims.
 
     python benchmarks/crafted_configs.py [--repeats 5]
 """
@@ -60,9 +60,9 @@ CRAFTED = {
     "head: input_dim 10**6": ("head", lambda c: c.update(input_dim=10**6)),
     "stitched: bridge of 2**20 dims": (
         "stitched",
-        lambda c: c["bridge"].update(source_dim=2**20, target_dim=2**20),
+        lambda c: c["bridge_config"].update(source_dim=2**20, target_dim=2**20),
     ),
-    "stitched: head of 10**6 dims": ("stitched", lambda c: c["head"].update(input_dim=10**6)),
+    "stitched: head of 10**6 dims": ("stitched", lambda c: c["head_config"].update(input_dim=10**6)),
 }
 
 

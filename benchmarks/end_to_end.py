@@ -31,8 +31,7 @@ from hf_latent_bridge.demo import (
     minilm_path,
     mpnet_path,
 )
-from hf_latent_bridge.encoding import load_encoder
-from hf_latent_bridge.evaluation import embed_inputs
+from hf_latent_bridge.encoding import embed_inputs, load_encoder
 from hf_latent_bridge.models.head import ClassificationHead
 from hf_latent_bridge.models.registration import register
 from hf_latent_bridge.models.stitched import StitchedModel

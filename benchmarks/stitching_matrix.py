@@ -39,8 +39,8 @@ from hf_latent_bridge.demo import (
     mpnet_path,
 )
 from hf_latent_bridge.demo.models import EfficientNetLiteFeatures
-from hf_latent_bridge.encoding import CallableEncoder, load_encoder
-from hf_latent_bridge.evaluation import anchor_curve, embed_inputs, stitching_matrix
+from hf_latent_bridge.encoding import CallableEncoder, embed_inputs, load_encoder
+from hf_latent_bridge.evaluation import anchor_curve, stitching_matrix
 from hf_latent_bridge.evaluation.plots import plot_anchor_curve
 
 METHODS = ["identity", "relative", "procrustes", "linear", "irp"]
@@ -84,7 +84,7 @@ def lite_encoders() -> dict[str, CallableEncoder]:
     for name in ("lite0", "lite1"):
         model = EfficientNetLiteFeatures(name, image_size=96)
         # wrapped in a function: the cache key then names the pinned weight package instead of hashing
-        # the module's state (which trips over 0-d BatchNorm counters in encoders._state_fingerprint)
+        # the module's state
         encoders[f"EfficientNet-{name.capitalize()}"] = CallableEncoder(
             lambda x, m=model: m(x),
             name=f"efficientnet-{name}",

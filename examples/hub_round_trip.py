@@ -29,8 +29,7 @@ def main() -> None:
     )
 
     with tempfile.TemporaryDirectory() as folder:
-        bridge.save_pretrained(folder)  # config.json + model.safetensors
-        bridge.model_card().save(os.path.join(folder, "README.md"))
+        bridge.save_pretrained(folder)  # config.json + model.safetensors + the model card (README.md)
         reloaded = LatentBridge.from_pretrained(folder)
         same = torch.equal(reloaded.translate(source[:5]), bridge.translate(source[:5]))
         print(f"local round trip: {sorted(os.listdir(folder))}, identical translations: {same}")

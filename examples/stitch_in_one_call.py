@@ -14,7 +14,7 @@ import argparse
 
 from transformers import pipeline
 
-from hf_latent_bridge import StitchedModel, load_encoder
+from hf_latent_bridge import load_encoder, stitch
 from hf_latent_bridge.demo import chatterbot_topics, minilm_path, mpnet_path
 
 
@@ -24,7 +24,7 @@ def main() -> None:
     parser.add_argument("--anchors", type=int, default=1000, help="number of parallel anchors")
     args = parser.parse_args()
 
-    model = StitchedModel.from_encoders(
+    model = stitch(
         minilm_path(),  # online: "sentence-transformers/all-MiniLM-L6-v2"
         mpnet_path(),  # online: "sentence-transformers/all-mpnet-base-v2"
         chatterbot_topics(),  # or a Hub data set id, or a JSONL / CSV / Parquet file

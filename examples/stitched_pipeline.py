@@ -48,8 +48,8 @@ def main() -> None:
     StitchedModel.from_parts(bridge, head, source_encoder=source).save_pretrained(args.out)
 
     # 4. anyone with MiniLM can now use the mpnet head. The model records MiniLM by its Hub id (never by a
-    # path of this machine); here it loads from the local copy, which load_encoder noted.
-    clf = pipeline("stitched-classification", model=args.out)
+    # path of this machine); offline, pass the local copy.
+    clf = pipeline("stitched-classification", model=args.out, source_encoder=source)
     for text in ("Which team won the cup?", "Can you recommend a good film?", "How much money do you have?"):
         print(f"{text!r:40} -> {clf(text, top_k=2)}")
     predicted = [r[0]["label"] for r in clf(list(test["text"]), batch_size=64)]

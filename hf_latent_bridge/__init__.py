@@ -1,24 +1,24 @@
 """hf_latent_bridge: reuse pretrained models by composition, through latent space translation.
 
 Importing the package registers its models with transformers' Auto classes and the
-``"stitched-classification"`` pipeline task. The layers, from the bottom: ``core`` (the mathematics,
-pure torch), ``encoding`` (inputs to embeddings), ``models`` (the Hugging Face artifacts),
-``evaluation``, ``cli``; ``demo`` holds the offline demo and its resources.
+``"stitched-classification"`` pipeline task. Layers, from the bottom: ``core`` (the mathematics, pure
+torch), ``encoding`` (inputs to embeddings), ``models`` (the Hugging Face artifacts), ``workflow`` (from
+two encoders and data to a scored model), ``evaluation`` and ``cli``; ``demo`` is the offline demo.
 """
 
 from __future__ import annotations
 
-from . import _compat
 from ._version import __version__
 from .core.anchor_set import AnchorSet
 from .core.anchors import select_anchors
 from .core.projection import inverse_relative_projection, relative_projection
 from .encoding import CallableEncoder, Encoder, EncoderRef, embed_dataset, load_encoder
-from .errors import BridgeInputError, CheckpointError, IncompatibleEncoderError
+from .errors import BridgeInputError, CheckpointError, IncompatibleEncoderError, OutputExistsError
 from .models import (
     AnchorSpace,
     AnchorSpaceConfig,
     ClassificationHead,
+    ClassificationHeadConfig,
     LatentBridge,
     LatentBridgeConfig,
     StitchedClassificationPipeline,
@@ -27,9 +27,9 @@ from .models import (
     head_from_classifier,
 )
 from .models.registration import register
+from .workflow import fit_from_encoders, stitch
 
 register()
-_compat.install()
 
 __all__ = [
     "AnchorSet",
@@ -39,19 +39,23 @@ __all__ = [
     "CallableEncoder",
     "CheckpointError",
     "ClassificationHead",
+    "ClassificationHeadConfig",
     "Encoder",
     "EncoderRef",
     "IncompatibleEncoderError",
     "LatentBridge",
     "LatentBridgeConfig",
+    "OutputExistsError",
     "StitchedClassificationPipeline",
     "StitchedConfig",
     "StitchedModel",
     "__version__",
     "embed_dataset",
+    "fit_from_encoders",
     "head_from_classifier",
     "inverse_relative_projection",
     "load_encoder",
     "relative_projection",
     "select_anchors",
+    "stitch",
 ]

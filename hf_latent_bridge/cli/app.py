@@ -1,66 +1,69 @@
-"""The Typer app of the ``hf-latent-bridge`` command line, and its one-line error plumbing.
+"""The Typer app of the ``hf-latent-bridge`` command line: every failure is one line.
 
-Every failure ends as one line on stderr (``error: ...``) and a non-zero exit code; set
-``HF_LATENT_BRIDGE_DEBUG=1`` to see the traceback instead. Outputs are written to a temporary sibling
-and renamed into place, so an interrupted or failed run leaves nothing half-written.
+A usage error (unknown option, a value out of its bounds...) and any error of the library end as one
+``error: ...`` line on stderr and a non-zero exit code (2 for usage errors); a warning is one
+``warning: ...`` line. ``HF_LATENT_BRIDGE_DEBUG=1`` shows the traceback instead. Outputs are staged
+beside their destination and renamed into place, so a failed run leaves the previous output as it was.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
-
-from ..errors import UsageError
 
 try:  # typer >= 0.20 vendors click as typer._click; older versions use click itself
     from typer._click import exceptions as click_exceptions
 except ImportError:  # pragma: no cover
     from click import exceptions as click_exceptions
 
-
 DEBUG_ENV = "HF_LATENT_BRIDGE_DEBUG"
+_NO_ARGS_IS_HELP = getattr(click_exceptions, "NoArgsIsHelpError", ())  # click >= 8.2
 
 
 class _OneLineErrors(TyperGroup):
-    """Usage errors (unknown option, missing argument...) as one line instead of a boxed panel."""
-
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, **kwargs: Any) -> Any:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # weight loading is quick; keep stderr for our bars
         standalone = kwargs.pop("standalone_mode", True)
         try:
-            result = super().main(args=args, prog_name=prog_name, standalone_mode=False, **kwargs)
+            with warnings.catch_warnings():
+                warnings.showwarning = _warn
+                result = super().main(args=args, prog_name=prog_name, standalone_mode=False, **kwargs)
+            code = result if isinstance(result, int) else 0
+        except _NO_ARGS_IS_HELP as error:  # no arguments: the help, as asked for
+            typer.echo(error.ctx.get_help())
+            code = 0
         except click_exceptions.UsageError as error:
             hint = f" (see: {error.ctx.command_path} --help)" if error.ctx is not None else ""
-            _fail(f"{error.format_message()}{hint}", error.exit_code, standalone)
-            return None
+            code = _fail(f"{error.format_message()}{hint}", error.exit_code)
         except click_exceptions.ClickException as error:
-            _fail(error.format_message(), error.exit_code, standalone)
-            return None
+            code = _fail(error.format_message(), error.exit_code)
         except typer.Abort:
-            _fail("aborted.", 1, standalone)
-            return None
-        except typer.Exit as exit_:
-            result = exit_.exit_code
-        code = result if isinstance(result, int) else 0
+            code = _fail("aborted.", 1)
+        except Exception as error:
+            if os.environ.get(DEBUG_ENV):
+                raise
+            ours = isinstance(error, (ValueError, OSError))  # the package's errors, and transformers' own
+            code = _fail(str(error) if ours else f"{type(error).__name__}: {error}", 1)
         if standalone:
             sys.exit(code)
-        return result
+        return code
 
 
-def _fail(message: str, code: int, standalone: bool) -> None:
-    typer.echo(f"error: {_one_line(message)}", err=True)
-    if standalone:
-        sys.exit(code)
-    raise typer.Exit(code)
+def _warn(message: Warning | str, *args: Any, **kwargs: Any) -> None:
+    typer.echo(f"warning: {' '.join(str(message).split())}", err=True)
 
 
-def _one_line(message: str) -> str:
-    return " ".join(str(message).split())
+def _fail(message: str, code: int) -> int:
+    typer.echo(f"error: {' '.join(str(message).split())}", err=True)
+    return code
 
 
 app = typer.Typer(
@@ -75,34 +78,6 @@ app = typer.Typer(
 )
 
 
-def _errors_as_one_line(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn any exception of a command into ``error: ...`` on stderr and exit code 1."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.disable_progress_bar()  # weight loading is quick; keep stderr for our bars
-        try:
-            return command(*args, **kwargs)
-        except (typer.Exit, typer.Abort, click_exceptions.UsageError):
-            raise
-        except KeyboardInterrupt:
-            typer.echo("error: interrupted; nothing was written.", err=True)
-            raise typer.Exit(130) from None
-        except Exception as error:
-            if os.environ.get(DEBUG_ENV):
-                raise
-            message = (
-                str(error)
-                if isinstance(error, (UsageError, ValueError))
-                else f"{type(error).__name__}: {error}"
-            )
-            typer.echo(f"error: {_one_line(message)}", err=True)
-            raise typer.Exit(1) from None
-
-    return wrapper
-
-
-def _command_line() -> str:
-    return " ".join(["hf-latent-bridge", *sys.argv[1:]]) if sys.argv else "hf-latent-bridge"
+def command_line() -> str:
+    """The command as typed, recorded in the reports a command writes."""
+    return " ".join(["hf-latent-bridge", *sys.argv[1:]])

@@ -4,50 +4,38 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ..core.anchors import STRATEGIES
-from ..core.options import check_method, check_positive_int, check_seed, check_strategy
-from ..encoding.loading import load_encoder
-from ..encoding.tables import column_values, labelled_splits
-from ..files import staged_directory
-from .app import UsageError, _command_line, _errors_as_one_line, app
-from .options import _parse_counts, _parse_encoder_spec, _parse_pair
+from ..core.options import STRATEGIES, check
+from ..errors import BridgeInputError
+from . import options as opt
+from .app import app, command_line
 
 
 @app.command("eval")
-@_errors_as_one_line
 def eval_command(
     encoders: Annotated[
         list[str], typer.Argument(help="Two or more encoders: [alias=]hub_id_or_folder[@revision].")
     ],
-    data: Annotated[
-        str, typer.Option("--data", "-d", help="Labelled data set: Hub id or local file/folder.")
-    ],
+    data: opt.Data,
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the matrix (json, md, png).")],
     column: Annotated[str, typer.Option(help="Input column.")] = "text",
     label_column: Annotated[str, typer.Option(help="Label column (class ids or names).")] = "label",
     train_split: Annotated[str, typer.Option(help="Split for anchors and heads.")] = "train",
-    test_split: Annotated[
-        str | None,
-        typer.Option(help="Split to evaluate on; default: hold out --test-size of the train split."),
-    ] = None,
-    test_size: Annotated[float, typer.Option(help="Held-out share when there is no --test-split.")] = 0.3,
-    data_config: Annotated[str | None, typer.Option(help="Configuration name of a Hub data set.")] = None,
-    data_revision: Annotated[str | None, typer.Option(help="Revision of a Hub data set.")] = None,
+    test_split: opt.TestSplit = None,
+    test_size: opt.TestSize = 0.3,
+    data_config: opt.DataConfig = None,
+    data_revision: opt.DataRevision = None,
     methods: Annotated[
         str, typer.Option(help="Comma-separated methods (translation methods, and 'relative': the baseline).")
     ] = "identity,procrustes,irp",
-    num_anchors: Annotated[
-        int | None, typer.Option("--num-anchors", "-k", help="Anchors (default: all train rows).")
-    ] = None,
+    num_anchors: opt.NumAnchors = None,
     strategy: Annotated[str, typer.Option(help=f"Anchor selection: {', '.join(STRATEGIES)}.")] = "balanced",
     pooling: Annotated[
-        str | None, typer.Option(help="Pooling for every encoder (default: each model's own).")
+        str | None, typer.Option(help="Pooling of every encoder (default: each one's own).")
     ] = None,
     curve: Annotated[
         list[str] | None, typer.Option(help="Pair 'a->b' for an accuracy-vs-anchors curve (repeatable).")
@@ -55,50 +43,45 @@ def eval_command(
     anchor_counts: Annotated[
         str | None, typer.Option(help="Comma-separated anchor counts for --curve.")
     ] = None,
-    limit: Annotated[int | None, typer.Option(help="Use at most this many rows of each split.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the split, anchors and ridge search.")] = 0,
-    batch_size: Annotated[int, typer.Option(help="Embedding batch size (also the sharding unit).")] = 32,
-    chunk_size: Annotated[int, typer.Option(help="Test rows per evaluation shard.")] = 256,
-    cache_dir: Annotated[Path | None, typer.Option(help="Cache embeddings here (safetensors).")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty output folder.")] = False,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Use at most this many rows of each split.")
+    ] = None,
+    seed: opt.Seed = 0,
+    batch_size: opt.BatchSize = 32,
+    chunk_size: Annotated[int, typer.Option(min=1, help="Test rows per evaluation shard.")] = 256,
+    cache_dir: opt.CacheDir = None,
+    overwrite: opt.Overwrite = False,
     save_models: Annotated[
-        bool,
-        typer.Option(
-            help="Also save every scored stitched model (bridge + target head) under OUTPUT/models/."
-        ),
+        bool, typer.Option(help="Also save every scored stitched model under OUTPUT/models/.")
     ] = False,
 ) -> None:
     """Stitching matrix of ENCODERS on a labelled data set: every (source, target, method) cell.
 
     Runs on several processes when launched with torchrun or `accelerate launch` (results are identical).
     """
+    from ..encoding.loading import load_encoder
+    from ..encoding.tables import column_values, labelled_splits
     from ..evaluation import anchor_curve, default_anchor_counts, evaluate_encoders
+    from ..evaluation.matrix import MATRIX_METHODS
 
+    # The matrix checks its options only once everything is embedded: these are checked first.
     method_list = [m.strip() for m in methods.split(",") if m.strip()]
     for m in method_list:
-        if m != "relative":  # the relative baseline: no bridge, a head on cosines to the anchors
-            check_method(m, "--methods")
-    check_strategy(strategy, "--strategy")
-    if len(encoders) < 2:
-        raise UsageError(f"eval needs at least 2 encoders, got {len(encoders)}.")
-    specs = [_parse_encoder_spec(s) for s in encoders]
+        if m not in MATRIX_METHODS:
+            raise BridgeInputError(f"unknown --methods {m!r}; choose among {', '.join(MATRIX_METHODS)}.")
+    check("strategy", strategy, "--strategy")
+    specs = [_encoder_spec(s) for s in encoders]
     aliases = [a for a, _, _ in specs]
-    if len(set(aliases)) != len(aliases):
-        raise UsageError(f"encoder names repeat ({', '.join(aliases)}); name them with alias=path.")
-    pairs = [_parse_pair(p, aliases) for p in curve or []]
-    counts = _parse_counts(anchor_counts) if anchor_counts else None
-    if not 0 < test_size < 1:
-        raise UsageError(f"--test-size must be between 0 and 1, got {test_size}.")
-    check_positive_int("--batch-size", batch_size)
-    check_positive_int("--chunk-size", chunk_size)
-    check_seed(seed, "--seed")
-    for name, value in (("--num-anchors", num_anchors), ("--limit", limit)):
-        if value is not None:
-            check_positive_int(name, value)
+    if len(specs) < 2 or len(set(aliases)) != len(aliases):
+        raise BridgeInputError(
+            f"eval needs 2 or more encoders with distinct names, got {', '.join(aliases)}."
+        )
+    pairs = [_pair(p, aliases) for p in curve or []]
+    counts = _counts(anchor_counts) if anchor_counts else None
 
     accelerator = _accelerator()
     try:
-        with _maybe_staged(output, overwrite, accelerator.is_main_process) as staging:
+        with _staged(output, overwrite, accelerator.is_main_process) as staging:
             splits = labelled_splits(
                 data,
                 column=column,
@@ -111,20 +94,17 @@ def eval_command(
                 seed=seed,
                 limit=limit,
             )
-            train_ds, test_ds = splits.train, splits.test
-            if num_anchors is not None and not 2 <= num_anchors <= len(train_ds):
-                raise UsageError(
-                    f"--num-anchors {num_anchors} is not possible with {len(train_ds)} train rows; "
-                    f"use a value between 2 and {len(train_ds)}."
+            if num_anchors is not None and num_anchors > len(splits.train):
+                raise BridgeInputError(
+                    f"--num-anchors {num_anchors} is more than the {len(splits.train)} train rows; use at most that."
                 )
             loaded = {a: load_encoder(n, revision=r, pooling=pooling) for a, n, r in specs}
-            train_labels, test_labels, id2label = splits.train_labels, splits.test_labels, splits.id2label
             matrix, train, test = evaluate_encoders(
                 loaded,
-                column_values(train_ds, column),
-                column_values(test_ds, column),
-                train_labels,
-                test_labels,
+                column_values(splits.train, column),
+                column_values(splits.test, column),
+                splits.train_labels,
+                splits.test_labels,
                 batch_size=batch_size,
                 cache_dir=cache_dir,
                 accelerator=accelerator,
@@ -132,42 +112,57 @@ def eval_command(
                 num_anchors=num_anchors,
                 anchor_strategy=strategy,
                 seed=seed,
-                id2label=id2label,
+                id2label=splits.id2label,
                 chunk_size=chunk_size,
             )
-            curve_result = None
-            if pairs:
-                curve_result = anchor_curve(
-                    train,
-                    test,
-                    train_labels,
-                    test_labels,
-                    pairs=pairs,
-                    anchor_counts=counts or default_anchor_counts(len(train_labels)),
-                    methods=[m for m in method_list if m != "identity"] or ["irp"],
-                    anchor_strategy=strategy,
-                    seed=seed,
-                    id2label=id2label,
-                    heads=matrix.heads,
-                )
+            curve_result = pairs and anchor_curve(
+                train,
+                test,
+                splits.train_labels,
+                splits.test_labels,
+                pairs=pairs,
+                anchor_counts=counts or default_anchor_counts(len(splits.train_labels)),
+                methods=[m for m in method_list if m != "identity"] or ["irp"],
+                anchor_strategy=strategy,
+                seed=seed,
+                id2label=splits.id2label,
+                heads=matrix.heads,
+            )
             if staging is not None:
-                matrix.extra["command"] = _command_line()
-                matrix.save(staging)
-                if curve_result is not None:
-                    from ..evaluation.plots import plot_anchor_curve
-                    from ..files import write_text_atomic
-
-                    write_text_atomic(
-                        staging / "anchor_curve.json", json.dumps(curve_result, indent=2) + "\n"
-                    )
-                    plot_anchor_curve(curve_result, staging / "anchor_curve.png")
-                if save_models:
-                    save_stitched_models(matrix, loaded, staging / "models")
+                _save(matrix, curve_result, loaded if save_models else None, staging)
         if accelerator.is_main_process:
             typer.echo(matrix.to_markdown("accuracy"))
             typer.echo(f"wrote {output}/stitching_matrix.json, stitching_matrix.md, heatmap.png")
     finally:
         accelerator.end_training()
+
+
+def _encoder_spec(spec: str) -> tuple[str, str, str | None]:
+    """``[alias=]name_or_path[@revision]`` -> (alias, name_or_path, revision)."""
+    alias, _, rest = spec.rpartition("=")
+    name, revision = rest, None
+    if "@" in rest and not Path(rest).exists():
+        name, _, revision = rest.rpartition("@")
+    if not name:
+        raise BridgeInputError(f"encoder {spec!r} is empty; write [alias=]hub_id_or_folder[@revision].")
+    return alias or Path(name).name or name, name, revision
+
+
+def _pair(text: str, aliases: list[str]) -> tuple[str, str]:
+    source, sep, target = (part.strip() for part in text.partition("->"))
+    if not sep or source not in aliases or target not in aliases or source == target:
+        raise BridgeInputError(
+            f"--curve {text!r} must be 'a->b' with two different encoders of {', '.join(aliases)}."
+        )
+    return source, target
+
+
+def _counts(text: str) -> list[int]:
+    with contextlib.suppress(ValueError):
+        counts = [int(c) for c in text.split(",") if c.strip()]
+        if counts and min(counts) >= 2:
+            return counts
+    raise BridgeInputError(f"--anchor-counts must be comma-separated integers >= 2, got {text!r}.")
 
 
 def _accelerator() -> Any:
@@ -177,23 +172,28 @@ def _accelerator() -> Any:
     return Accelerator(cpu=not torch.cuda.is_available())
 
 
-@contextlib.contextmanager
-def _maybe_staged(output: Path, overwrite: bool, main: bool) -> Iterator[Path | None]:
-    if not main:
-        from ..files import check_output_dir
+def _staged(output: Path, overwrite: bool, main: bool) -> Any:
+    """The output folder, staged on the main process; the others only check it (so all fail alike)."""
+    from ..files import check_folder_target, staged_folder
 
-        check_output_dir(output, overwrite)  # every process fails alike, so none waits in a gather
-        yield None
-        return
-    with staged_directory(output, overwrite) as staging:
-        yield staging
+    if main:
+        return staged_folder(output, overwrite=overwrite)
+    check_folder_target(output, overwrite)
+    return contextlib.nullcontext()
 
 
-def save_stitched_models(matrix: Any, encoders: dict[str, Any], folder: Path) -> None:
-    """Every scored cell as a stitched model: its bridge, the target's head, the cell's scores on the card."""
+def _save(matrix: Any, curve: dict[str, Any] | None, encoders: dict[str, Any] | None, folder: Path) -> None:
+    """The matrix (json, md, heatmap), the curve, and with ``encoders`` every scored cell as a stitched
+    model: its bridge, the target's head, and the cell's scores on its card."""
+    from ..evaluation.plots import plot_anchor_curve
     from ..models.stitched import StitchedModel
 
-    for (source, target, method), bridge in matrix.bridges.items():
+    matrix.extra["command"] = command_line()
+    matrix.save(folder)
+    if curve:
+        (folder / "anchor_curve.json").write_text(json.dumps(curve, indent=2) + "\n", encoding="utf-8")
+        plot_anchor_curve(curve, folder / "anchor_curve.png")
+    for (source, target, method), bridge in matrix.bridges.items() if encoders else ():
         cell = matrix.cell(source, target, method)
         model = StitchedModel.from_parts(bridge, matrix.heads[target], source_encoder=encoders[source])
         model.config.metrics = {
@@ -205,4 +205,4 @@ def save_stitched_models(matrix: Any, encoders: dict[str, Any], folder: Path) ->
             "split": "test",
             "num_samples": matrix.num_test,
         }
-        model.save_pretrained(folder / f"{source}-to-{target}-{method}")
+        model.save_pretrained(folder / "models" / f"{source}-to-{target}-{method}")

@@ -2,15 +2,17 @@
 
 ``projection`` (relative projection and its inverse), ``ridge`` (choosing IRP's regularisation),
 ``alignment`` (IRP and the direct baselines as one :class:`~.alignment.TranslationMap`), ``anchors``
-(choosing anchor rows), ``anchor_set`` (naming them), ``metrics``, ``logistic`` (the heads' solver) and
-``validation`` (checks of user tensors).
+(choosing anchor rows), ``anchor_set`` (naming them), ``options`` (the rule of every option),
+``validation`` (checks of user tensors), ``metrics``, ``logistic`` (the heads' solver) and
+``scale_invariance`` (does a head survive IRP's norm restore?).
 """
 
 from __future__ import annotations
 
-from .alignment import DIRECT_METHODS, METHODS, TranslationMap
+from .alignment import DIRECT_METHODS, TranslationMap
 from .anchor_set import AnchorSet, fingerprint
-from .anchors import STRATEGIES, select_anchors
+from .anchors import select_anchors
+from .options import METHODS, STRATEGIES
 from .projection import inverse_relative_projection, relative_projection
 
 __all__ = [

@@ -2,10 +2,10 @@
 
 Every method produces the same :class:`TranslationMap`, a small affine pipeline::
 
-    z = (x - source_mean) / source_scale
+    z = (x - source_mean) / source_std
     y = z @ transform + bias
     y = normalize(y) * output_norm          (IRP only: the relative step discards norms)
-    y = y * target_scale + target_mean
+    y = y * target_std + target_mean
 
 IRP needs each side's anchors separately (see :mod:`.projection`); the baselines standard-scale both
 sides with anchor statistics and fit a map between them, so they need both anchor sets at once.
@@ -39,19 +39,19 @@ class TranslationMap:
     """A fitted translation, all tensors float64 until the bridge stores them."""
 
     source_mean: torch.Tensor  # (d_x,)
-    source_scale: torch.Tensor  # (d_x,)
+    source_std: torch.Tensor  # (d_x,)
     transform: torch.Tensor  # (d_x, d_y)
     bias: torch.Tensor  # (d_y,)
     output_norm: float  # > 0: renormalise rows to this norm; 0: leave norms alone
-    target_scale: torch.Tensor  # (d_y,)
+    target_std: torch.Tensor  # (d_y,)
     target_mean: torch.Tensor  # (d_y,)
 
     def apply(self, x: torch.Tensor) -> torch.Tensor:
         """The map as written above (the reference for :meth:`folded`)."""
-        y = ((x - self.source_mean) / self.source_scale) @ self.transform + self.bias
+        y = ((x - self.source_mean) / self.source_std) @ self.transform + self.bias
         if self.output_norm > 0:
             y = normalize_rows(y) * self.output_norm
-        return y * self.target_scale + self.target_mean
+        return y * self.target_std + self.target_mean
 
     def folded(self) -> tuple[torch.Tensor, torch.Tensor, float, torch.Tensor]:
         """The same map as ``(weight, bias, output_norm, output_shift)`` for one fused matmul::
@@ -61,15 +61,15 @@ class TranslationMap:
         Centring and scaling are folded into ``weight`` and ``bias``; so are the target statistics when
         nothing is renormalised (the baselines), which leaves ``output_shift`` at zero.
         """
-        weight = self.transform / self.source_scale[:, None]
+        weight = self.transform / self.source_std[:, None]
         bias = self.bias - self.source_mean @ weight
         if self.output_norm > 0:
-            if not torch.all(self.target_scale == 1):
+            if not torch.all(self.target_std == 1):
                 raise ValueError("renormalised maps must not rescale features afterwards")
             return weight, bias, self.output_norm, self.target_mean
         return (
-            weight * self.target_scale,
-            bias * self.target_scale + self.target_mean,
+            weight * self.target_std,
+            bias * self.target_std + self.target_mean,
             0.0,
             torch.zeros_like(self.target_mean),
         )
@@ -122,9 +122,10 @@ class IrpProblem:
         """Relative ridge with the best exact leave-one-out cosine on the anchors (see :mod:`.ridge`)."""
         return choose_ridge_for(self.source, self.target, self.coupled, grid)
 
-    def map(self, relative_ridge: float, scale: float | str = "mean") -> TranslationMap:
-        """The translation at a ridge relative to the target's mean squared singular value."""
-        output_norm = {"mean": self.target.norm_scale, "none": 1.0}.get(scale, scale)  # type: ignore[call-overload]
+    def map(self, relative_ridge: float, output_norm: float | str = "mean") -> TranslationMap:
+        """The translation at a ridge relative to the target's mean squared singular value; outputs get
+        ``output_norm`` (``"mean"``: the target anchors' mean centred norm, ``"none"``: 1, or a number)."""
+        output_norm = {"mean": self.target.mean_norm, "none": 1.0}.get(output_norm, output_norm)  # type: ignore[call-overload]
         ridge = relative_ridge * self.target.mean_square
         transform = irp_transform(self.source, self.target, ridge, self.coupled)
         d_x, d_y = transform.shape
@@ -137,23 +138,6 @@ class IrpProblem:
             _ones(d_y),
             self.target.mean,
         )
-
-
-def fit_irp(
-    source_anchors: torch.Tensor,
-    target_anchors: torch.Tensor,
-    relative_ridge: float,
-    scale: float | str = "mean",
-    whitening_strength: float | None = None,
-) -> TranslationMap:
-    """IRP with a ridge relative to the target's mean squared singular value.
-
-    ``scale``: ``"mean"`` restores the mean norm of the centred target anchors, ``"none"`` leaves unit
-    norm, a number sets the norm. ``whitening_strength``: shrinkage whitening of both sides before the
-    relative projection (see :class:`~hf_latent_bridge.core.projection.Whitening`); ``None`` is plain IRP.
-    """
-    problem = IrpProblem.prepare(source_anchors, target_anchors, whitening_strength)
-    return problem.map(relative_ridge, scale)
 
 
 #: A feature whose anchor standard deviation is below this fraction of the largest one is constant up
@@ -240,14 +224,3 @@ DIRECT_METHODS: dict[str, Callable[[torch.Tensor, torch.Tensor], TranslationMap]
     "l-ortho": fit_l_ortho,
     "identity": fit_identity,
 }
-
-
-METHODS = ("irp", *DIRECT_METHODS)
-
-#: Former method names still accepted (with a DeprecationWarning), and the method they now mean.
-#: "affine" was least squares with a bias: both sides are centred first, so the bias is zero and the map
-#: is exactly "linear".
-METHOD_ALIASES: dict[str, str] = {"affine": "linear"}
-
-#: Every name a saved bridge's config may carry.
-KNOWN_METHODS = (*METHODS, *METHOD_ALIASES)

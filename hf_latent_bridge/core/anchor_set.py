@@ -16,12 +16,12 @@ from ..errors import BridgeInputError
 def fingerprint(payload: Any) -> str:
     """Stable short hash of JSON-able data or of tensors' bytes (dtype and shape included)."""
     digest = hashlib.sha256()
-    items = payload if isinstance(payload, (list, tuple)) else [payload]
-    for item in items:
+    for item in payload if isinstance(payload, (list, tuple)) else [payload]:
         if isinstance(item, (torch.Tensor, np.ndarray)):
-            array = item.detach().cpu().contiguous().numpy() if isinstance(item, torch.Tensor) else item
-            digest.update(f"{array.dtype.str}{array.shape}".encode())
-            digest.update(np.ascontiguousarray(array).tobytes())
+            array = np.ascontiguousarray(
+                item.detach().cpu().numpy() if isinstance(item, torch.Tensor) else item
+            )
+            digest.update(f"{array.dtype.str}{array.shape}".encode() + array.tobytes())
         else:
             digest.update(json.dumps(item, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]
@@ -29,7 +29,7 @@ def fingerprint(payload: Any) -> str:
 
 @dataclass(frozen=True)
 class AnchorSet:
-    """Which inputs the anchors are: a data set (Hub id or local path) at a revision, and row indices.
+    """Which inputs the anchors are: a data set (Hub id or file name) at a revision, and row indices.
 
     Two encoders' anchors are parallel exactly when their anchor sets have the same fingerprint; the
     order of ``indices`` matters, since anchor i of one side must match anchor i of the other.
@@ -46,14 +46,24 @@ class AnchorSet:
         if not isinstance(self.dataset, str) or not self.dataset:
             raise BridgeInputError(f"an anchor set needs a data set name (a string), got {self.dataset!r}.")
         for name in ("revision", "split", "column"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, str):
-                raise BridgeInputError(f"anchor set {name} must be a string or None, got {value!r}.")
-        if self.extra is None:
-            object.__setattr__(self, "extra", {})
+            if not isinstance(getattr(self, name), (str, type(None))):
+                raise BridgeInputError(
+                    f"anchor set {name} must be a string or None, got {getattr(self, name)!r}."
+                )
         if not isinstance(self.extra, dict):
             raise BridgeInputError(f"anchor set extra must be a dict, got {type(self.extra).__name__}.")
-        object.__setattr__(self, "indices", _row_indices(self.indices))
+        indices = np.asarray(
+            self.indices.tolist() if isinstance(self.indices, torch.Tensor) else self.indices
+        )
+        if indices.ndim != 1 or (indices.size and (indices.dtype.kind not in "iu" or indices.min() < 0)):
+            raise BridgeInputError(
+                "anchor set indices must be a flat sequence of row numbers (integers >= 0)."
+            )
+        if np.unique(indices).size != indices.size:
+            raise BridgeInputError(
+                "anchor set indices must be distinct: an anchor is one row of the data set."
+            )
+        object.__setattr__(self, "indices", tuple(int(i) for i in indices))
 
     @property
     def fingerprint(self) -> str:
@@ -62,52 +72,27 @@ class AnchorSet:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["indices"] = list(self.indices)
-        data["fingerprint"] = self.fingerprint
-        return data
+        return {**asdict(self), "indices": list(self.indices), "fingerprint": self.fingerprint}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AnchorSet:
-        if not isinstance(data, dict):
-            raise BridgeInputError(f"an anchor set record must be a dict, got {type(data).__name__}.")
-        data = {k: v for k, v in data.items() if k != "fingerprint"}
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if not isinstance(data, dict) or "dataset" not in data:
+            raise BridgeInputError(
+                f"an anchor set record must be a dict with a 'dataset' field, got {data!r:.80}."
+            )
+        unknown = sorted(set(data) - {f.name for f in fields(cls)} - {"fingerprint"})
         if unknown:
             raise BridgeInputError(f"an anchor set record has unknown fields {unknown}; remove them.")
-        if "dataset" not in data:
-            raise BridgeInputError("an anchor set record needs a 'dataset' field.")
-        data.setdefault("indices", ())
-        return cls(**data)
+        anchor_set = cls(**{k: v for k, v in data.items() if k != "fingerprint"})
+        if data.get("fingerprint", anchor_set.fingerprint) != anchor_set.fingerprint:
+            raise BridgeInputError("an anchor set record does not match its fingerprint: it was edited.")
+        return anchor_set
 
-
-def _row_indices(indices: Any) -> tuple[int, ...]:
-    """Row indices as a tuple of distinct ints >= 0 (numpy and torch integers, integral floats accepted)."""
-    if isinstance(indices, torch.Tensor):
-        indices = indices.detach().cpu().numpy()
-    if isinstance(indices, (str, bytes, dict)) or indices is None:
-        raise BridgeInputError(
-            f"anchor set indices must be a sequence of row numbers, got {type(indices).__name__}."
-        )
-    try:
-        array = np.asarray(indices)
-    except (TypeError, ValueError):  # ragged
-        array = None
-    if array is not None and array.dtype.kind == "O" and array.size:
-        try:
-            array = array.astype(np.float64)
-        except (TypeError, ValueError):
-            array = None
-    if array is None or array.ndim != 1 or (array.size and array.dtype.kind not in "iuf"):
-        raise BridgeInputError("anchor set indices must be a flat sequence of row numbers (integers >= 0).")
-    if array.dtype.kind == "f" and not (np.isfinite(array).all() and (array == np.round(array)).all()):
-        raise BridgeInputError("anchor set indices must be whole row numbers, got fractions or NaN.")
-    if array.size and (array.min() < 0 or array.max() >= 2**63):
-        raise BridgeInputError(
-            f"anchor set indices must be row numbers >= 0, got {array.min():g}; count rows from 0 (no negative "
-            "indices from the end)."
-        )
-    values = array.astype(np.int64)
-    if np.unique(values).size != values.size:
-        raise BridgeInputError("anchor set indices must be distinct: an anchor is one row of the data set.")
-    return tuple(values.tolist())
+    def difference(self, other: AnchorSet) -> str:
+        """What distinguishes two anchor sets, in words."""
+        for name in ("dataset", "revision", "split", "column", "extra"):
+            if getattr(self, name) != getattr(other, name):
+                return f"{name} differs ({getattr(self, name)!r} vs {getattr(other, name)!r})"
+        if sorted(self.indices) == sorted(other.indices):
+            return "the same rows in a different order (anchor i must be the same input on both sides)"
+        return f"different rows ({len(set(self.indices) ^ set(other.indices))} indices differ)"

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 
-def _fit_logistic(
+def fit_logistic(
     z: torch.Tensor,
     y: torch.Tensor,
     num_labels: int,

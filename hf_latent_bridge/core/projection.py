@@ -118,7 +118,7 @@ class AnchorSide:
     whitening: Whitening
     rows: torch.Tensor  # (k, r_w), unit rows
     #: Mean norm of the centred anchors: the scale the relative step discards.
-    norm_scale: float
+    mean_norm: float
 
     @property
     def mean(self) -> torch.Tensor:
@@ -136,9 +136,9 @@ def anchor_side(
     """Centre, whiten and normalise one side's anchors (float64)."""
     check_nonzero_rows(anchors, name)
     a = anchors.to(torch.float64)
-    norm_scale = float(torch.linalg.vector_norm(a - a.mean(dim=0), dim=-1).mean())
+    mean_norm = float(torch.linalg.vector_norm(a - a.mean(dim=0), dim=-1).mean())
     white = whitening(a, whitening_strength)
-    return AnchorSide(white, normalize_rows(white.apply(a)), norm_scale)
+    return AnchorSide(white, normalize_rows(white.apply(a)), mean_norm)
 
 
 @dataclass(frozen=True)
@@ -159,8 +159,8 @@ class AnchorSpectrum:
         return self.side.mean
 
     @property
-    def norm_scale(self) -> float:
-        return self.side.norm_scale
+    def mean_norm(self) -> float:
+        return self.side.mean_norm
 
     @property
     def u(self) -> torch.Tensor:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ..errors import BridgeInputError
-from .validation import as_tensor, check_matrix
+from .validation import as_class_ids, as_tensor, check_matrix
 
 #: Fixed factors of the full sweep (log-spaced, 0.1 to 10).
 DEFAULT_FACTORS = (0.1, 0.2, 0.5, 0.8, 1.25, 2.0, 5.0, 10.0)
@@ -83,7 +83,7 @@ class ScaleTrial:
 
 @dataclass(frozen=True)
 class ScaleInvarianceReport:
-    """Every trial of :func:`check_scale_invariance` and the verdict drawn from them."""
+    """Every trial of :func:`check_head` and the verdict drawn from them."""
 
     centre: str
     num_samples: int
@@ -234,7 +234,7 @@ def _check_factors(factors: Sequence[float], ranges: Sequence[tuple[float, float
             )
 
 
-def check_scale_invariance(
+def check_head(
     head: Head,
     embeddings: Any,
     labels: Any = None,
@@ -276,11 +276,7 @@ def check_scale_invariance(
     x64 = x.detach().cpu().to(torch.float64)
     y = None
     if labels is not None:
-        y = torch.as_tensor(np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)).long()
-        if y.ndim != 1 or y.shape[0] != x.shape[0]:
-            raise BridgeInputError(
-                f"labels must be one class id per embedding row ({x.shape[0]}), got shape {tuple(y.shape)}."
-            )
+        y = as_class_ids(labels, x.shape[0])
     _check_factors(factors, random_ranges)
     low_ok, high_ok = working_range
     if not 0 < low_ok <= 1 <= high_ok:
@@ -361,44 +357,4 @@ def check_scale_invariance(
             "centred_norm_mean": float(norms.mean()),
             "centred_norm_cv": float(norms.std() / norms.mean()),
         },
-    )
-
-
-def equalize_norms(embeddings: torch.Tensor, centre: torch.Tensor, norm: float) -> torch.Tensor:
-    """``centre + norm * normalize(x - centre)``: what IRP's outputs look like, in the input's dtype.
-
-    Training a head on target embeddings passed through this (with the bridge's ``output_shift`` and
-    ``output_norm``) makes it see exactly the norms a translation will give it.
-    """
-    x = embeddings.to(torch.float64)
-    c = torch.as_tensor(centre, dtype=torch.float64)
-    offsets = x - c
-    unit = offsets / torch.linalg.vector_norm(offsets, dim=-1, keepdim=True).clamp_min(1e-12)
-    return (c + float(norm) * unit).to(embeddings.dtype)
-
-
-def quick_scale_check(
-    head: Head,
-    anchors: torch.Tensor,
-    centre: torch.Tensor,
-    norm: float,
-    *,
-    max_rows: int = 1024,
-) -> ScaleInvarianceReport:
-    """The cheap check of a stitched model: do the head's decisions survive IRP's restore step?
-
-    Sets the norms of at most ``max_rows`` evenly spaced target anchors to ``norm`` about ``centre`` (the
-    bridge's ``output_norm`` and ``output_shift``) and compares the predictions (no labels). Strict
-    invariance (x0.5, x2) is not asked for: logistic heads with a bias, the package's own included, fail
-    it while IRP leaves their decisions alone (benchmarks/results/claims/REPORT.md).
-    """
-    rows = torch.linspace(0, anchors.shape[0] - 1, min(max_rows, anchors.shape[0])).round().long().unique()
-    return check_scale_invariance(
-        head,
-        anchors[rows],
-        centre=centre,
-        factors=(),
-        random_ranges=(),
-        equalize_norm=norm,
-        centre_name="target anchors' mean",
     )

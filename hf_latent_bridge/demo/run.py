@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ..core.options import check_positive_int
+from ..core.options import check
 from ..errors import BridgeInputError
 
 logger = logging.getLogger(__name__)
@@ -114,22 +114,21 @@ def run_demo(
     from ..encoding.loading import load_encoder
     from ..evaluation import anchor_curve, evaluate_encoders
     from ..evaluation.plots import plot_anchor_curve
-    from ..files import staged_directory, write_text_atomic
-    from ..models.stitched import StitchedModel
+    from ..files import staged_folder, write_text
+    from ..workflow import stitch
     from ._optional import default_cache_dir
     from .data import chatterbot_topics_splits
     from .models import minilm_path, mpnet_path
 
     output = Path(output)
-    batch_size = check_positive_int("batch_size", batch_size)  # options first, before any model is loaded
-    if num_anchors is not None and check_positive_int("num_anchors", num_anchors) < 2:
-        raise BridgeInputError(f"num_anchors must be at least 2, got {num_anchors}.")
+    batch_size = check("batch_size", batch_size)  # options first, before any model is loaded
+    num_anchors = None if num_anchors is None else check("num_anchors", num_anchors)
     if not isinstance(text, str) or not text.strip():
         raise BridgeInputError(f"text must be a non-empty sentence, got {text!r}.")
     cache_dir = cache_dir or default_cache_dir() / "embeddings"
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    with staged_directory(output, overwrite or _written_by_the_demo(output)) as staging:
+    with staged_folder(output, overwrite=overwrite or _written_by_the_demo(output)) as staging:
         (staging / MARKER).write_text("hf-latent-bridge demo output; the next run replaces this folder.\n")
         splits = chatterbot_topics_splits(test_size=0.3, seed=0)
         train, test = splits["train"], splits["test"]
@@ -173,12 +172,12 @@ def run_demo(
             id2label=id2label,
             heads=matrix.heads,
         )
-        write_text_atomic(staging / "anchor_curve.json", json.dumps(curve, indent=2) + "\n")
+        write_text(staging / "anchor_curve.json", json.dumps(curve, indent=2) + "\n")
         plot_anchor_curve(curve, staging / "anchor_curve.png")
 
         # The library's one-call workflow on the same splits and anchors: the embeddings come from the
         # cache the matrix filled, and the model is the matrix's MiniLM -> mpnet IRP cell.
-        stitched = StitchedModel.from_encoders(
+        stitched = stitch(
             encoders["MiniLM"],
             encoders["mpnet"],
             splits,

@@ -13,7 +13,7 @@ from .inputs import MODALITIES, check_inputs
 from .loading import load_encoder
 from .pooling import CLIP_POOLINGS, TEXT_POOLINGS, VISION_POOLINGS, parse_pooling, pool_tokens
 from .reference import EncoderRef
-from .sentence_transformers_config import read_sentence_transformers_config
+from .sentence_transformer import read_sentence_transformers_config
 from .text import TextEncoder
 from .vision import VisionEncoder
 

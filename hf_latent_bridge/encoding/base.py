@@ -13,23 +13,20 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from ..core.options import check_positive_int
+from ..core.options import check
 from ..errors import IncompatibleEncoderError
-from .fingerprints import _source_fingerprint
 from .inputs import check_inputs
 from .reference import EncoderRef
 from .sharding import balanced_chunks, fixed_chunks
 
 #: Inputs above this count get a progress bar when ``show_progress`` is left to ``None``.
 PROGRESS_THRESHOLD = 2048
-
-
-_CACHE_FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,11 +47,6 @@ class EmbeddingPlan:
         return len(self.items)
 
 
-def check_batch_size(batch_size: Any) -> int:
-    """Return ``batch_size`` as an ``int`` (Python, numpy or torch integers), or raise naming the fix."""
-    return check_positive_int("batch_size", batch_size)
-
-
 class Encoder:
     """Turns a batch of inputs into a ``(n, dim)`` float32 CPU tensor.
 
@@ -71,7 +63,8 @@ class Encoder:
     ref: EncoderRef
     dim: int
     modality: str
-    #: Where the weights were loaded from (a folder or Hub id); ``ref`` is the portable name recorded.
+    #: Where the weights were loaded from (a folder or Hub id; ``None`` for a model built in memory, whose
+    #: weights the cache key then hashes); ``ref`` is the portable name recorded.
     location: str | None = None
 
     def plan(self, inputs: Sequence[Any], batch_size: int = 32) -> EmbeddingPlan:
@@ -82,7 +75,7 @@ class Encoder:
         smaller batches and short ones pad little. The plan depends only on the inputs, the encoder
         and ``batch_size``.
         """
-        batch_size = check_batch_size(batch_size)
+        batch_size = check("batch_size", batch_size)
         items = self.check_inputs(inputs)
         prepared = self._prepare(items)
         costs = self._costs(items, prepared)
@@ -92,7 +85,7 @@ class Encoder:
         return EmbeddingPlan(items, prepared, tuple(batches))
 
     def batches(self, inputs: Sequence[Any], batch_size: int = 32) -> list[torch.Tensor]:
-        """The row indices of each forward pass :meth:`embed` would make (see :meth:`plan`)."""
+        """The row indices of each forward pass :meth:`embed` makes."""
         return list(self.plan(inputs, batch_size).batches)
 
     def embed_batch(self, plan: EmbeddingPlan, rows: torch.Tensor | Sequence[int]) -> torch.Tensor:
@@ -111,11 +104,7 @@ class Encoder:
     def embed(
         self, inputs: Sequence[Any], *, batch_size: int = 32, show_progress: bool | None = None
     ) -> torch.Tensor:
-        """Embed ``inputs`` batch by batch (:meth:`plan`) under ``torch.inference_mode``.
-
-        Rows follow the input order. Sharded over processes and cached on disk, the same batches run in
-        :func:`~hf_latent_bridge.encoding.embed_inputs`, which returns the same bits.
-        """
+        """Embed ``inputs`` batch by batch (:meth:`plan`) under ``torch.inference_mode``, rows in input order."""
         plan = self.plan(inputs, batch_size)
         n = len(plan)
         out = torch.empty(n, self.dim, dtype=torch.float32)
@@ -133,7 +122,7 @@ class Encoder:
     @property
     def cache_key(self) -> str:
         """Hash of everything that determines the embeddings: id, revision, weights, pooling, preprocessing."""
-        payload = {"class": type(self).__name__, "version": _CACHE_FORMAT_VERSION, **self._key_payload()}
+        payload = {"class": type(self).__name__, **self._key_payload()}
         text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -151,7 +140,10 @@ class Encoder:
         return {"ref": self.ref.to_dict()}
 
     def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> Encoder:
-        """Move the underlying model (if any); returns ``self``."""
+        """Move the underlying torch module (``model`` or ``fn``, if any); returns ``self``."""
+        module = getattr(self, "model", getattr(self, "fn", None))
+        if isinstance(module, torch.nn.Module) and (device is not None or dtype is not None):
+            module.to(device=device, dtype=dtype)
         return self
 
     def __repr__(self) -> str:
@@ -166,19 +158,6 @@ class _ModelEncoder(Encoder):
     model: torch.nn.Module
 
     @property
-    def location(self) -> str:
-        return self.__dict__.get("location") or self.ref.name_or_path
-
-    @location.setter
-    def location(self, value: str) -> None:
-        self.__dict__["location"] = value
-
-    def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> Encoder:
-        if device is not None or dtype is not None:
-            self.model.to(device=device, dtype=dtype)
-        return self
-
-    @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
@@ -187,8 +166,38 @@ class _ModelEncoder(Encoder):
         return next(self.model.parameters()).dtype
 
     def _key_payload(self) -> dict[str, Any]:
-        return {
-            "ref": self.ref.to_dict(),
-            "weights": _source_fingerprint(self.location, self.ref.revision),
-            "dtype": str(self.float_dtype),
-        }
+        # a model not loaded by load_encoder may hold weights of its own: hash them
+        weights = (
+            state_fingerprint(self.model)
+            if self.location is None
+            else source_fingerprint(self.location, self.ref.revision)
+        )
+        return {"ref": self.ref.to_dict(), "weights": weights, "dtype": str(self.float_dtype)}
+
+
+def model_name(model: torch.nn.Module, name_or_path: str | None) -> str:
+    """``name_or_path``, else the name the model was loaded by, else its class name."""
+    return name_or_path or getattr(model.config, "_name_or_path", "") or type(model).__name__
+
+
+def source_fingerprint(name: str, revision: str | None) -> str:
+    """Identify a model's weights: the revision for Hub ids, file names/sizes/mtimes for local folders."""
+    local = Path(name)
+    if not local.is_dir():
+        return f"hub:{name}@{revision or 'main'}"
+    digest = hashlib.sha256()
+    for path in sorted(local.rglob("*")):
+        if path.is_file() and not path.name.startswith("."):
+            stat = path.stat()
+            digest.update(f"{path.relative_to(local)}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return "dir:" + digest.hexdigest()[:24]
+
+
+def state_fingerprint(module: torch.nn.Module) -> str:
+    """Hash of a module's weights and buffers (names, shapes, dtypes and bytes)."""
+    digest = hashlib.sha256()
+    for key, tensor in module.state_dict().items():
+        data = tensor.detach().cpu().contiguous()
+        digest.update(f"{key}:{tuple(data.shape)}:{data.dtype};".encode())
+        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+    return digest.hexdigest()[:24]

@@ -11,15 +11,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from ..errors import OutputError
+from ..files import staged_file
 from .base import EmbeddingPlan, Encoder
-from .fingerprints import inputs_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -29,20 +28,9 @@ _TENSOR = "embeddings"
 
 
 def cache_path(cache_dir: str | os.PathLike, encoder: Encoder, plan: EmbeddingPlan) -> Path:
-    """The file that holds (or will hold) ``encoder``'s embeddings of ``plan``; checks ``cache_dir`` first."""
+    """The file that holds (or will hold) ``encoder``'s embeddings of ``plan``."""
     folder = Path(cache_dir).expanduser()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(
-            f"cannot use {folder} as the embedding cache ({error.strerror or error}); pass a writable "
-            "cache_dir, or none to embed without caching."
-        ) from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(
-            f"the embedding cache {folder} is not writable; pass a writable cache_dir, or none to embed "
-            "without caching."
-        )
+    folder.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(f"{CACHE_FORMAT};{encoder.cache_key};".encode())
     digest.update(inputs_fingerprint(plan.items, encoder.modality).encode())
     for rows in plan.batches:
@@ -59,18 +47,14 @@ def read_cached(path: Path, n: int, dim: int) -> torch.Tensor | None:
 
     try:
         with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            embeddings = handle.get_tensor(_TENSOR) if _TENSOR in list(handle.keys()) else None
+            ours = (handle.metadata() or {}).get("format") == CACHE_FORMAT and _TENSOR in list(handle.keys())
+            embeddings = handle.get_tensor(_TENSOR) if ours else None
     except Exception as error:  # a truncated or foreign file: recompute and replace it
         logger.warning("ignoring unreadable embedding cache %s (%s)", path, error)
         return None
-    if (
-        metadata.get("format") != CACHE_FORMAT
-        or embeddings is None
-        or embeddings.dtype != torch.float32
-        or tuple(embeddings.shape) != (n, dim)
-        or not bool(torch.isfinite(embeddings).all())
-    ):
+    if embeddings is None or embeddings.dtype != torch.float32 or tuple(embeddings.shape) != (n, dim):
+        embeddings = None
+    if embeddings is None or not bool(torch.isfinite(embeddings).all()):
         logger.warning("ignoring embedding cache %s: not (%d, %d) finite float32 embeddings", path, n, dim)
         return None
     logger.info("embeddings read from cache %s", path)
@@ -87,14 +71,46 @@ def write_cached(path: Path, embeddings: torch.Tensor, about: dict[str, Any]) ->
     from safetensors.torch import save_file
 
     metadata = {"format": CACHE_FORMAT, **{k: str(v) for k, v in about.items()}}
-    tmp = None
     try:
-        handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-        os.close(handle)
-        save_file({_TENSOR: embeddings.contiguous()}, tmp, metadata=metadata)
-        os.replace(tmp, path)
+        with staged_file(path, overwrite=True) as staging:
+            save_file({_TENSOR: embeddings.contiguous()}, str(staging), metadata=metadata)
     except (OSError, SafetensorError) as error:
         logger.warning("could not write the embedding cache %s: %s", path, error)
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+
+
+def inputs_fingerprint(items: Any, modality: str) -> str:
+    """Hash of a batch of inputs' content, for the embedding cache.
+
+    Texts and arrays are hashed whole (dtype and shape included), PIL images by mode and pixels, image
+    files by resolved path, size and modification time.
+    """
+    digest = hashlib.sha256(f"{modality};".encode())
+    if isinstance(items, (np.ndarray, torch.Tensor)):
+        _update_array(digest, items)
+        return digest.hexdigest()[:32]
+    digest.update(f"{len(items)} items;".encode())
+    for x in items:
+        if isinstance(x, (str, os.PathLike)) and modality == "image":
+            path = Path(x).resolve()
+            stat = path.stat()
+            x = f"file:{path}:{stat.st_size}:{stat.st_mtime_ns}"
+        if isinstance(x, str):
+            data = x.encode("utf-8", "surrogatepass")
+            digest.update(f"s{len(data)}:".encode() + data)
+        elif isinstance(x, (np.ndarray, torch.Tensor)):
+            _update_array(digest, x)
+        else:  # a PIL image
+            palette = x.getpalette() if x.mode == "P" else None
+            digest.update(f"pil:{x.mode}:{palette};".encode())
+            _update_array(digest, np.asarray(x))
+    return digest.hexdigest()[:32]
+
+
+def _update_array(digest: Any, array: np.ndarray | torch.Tensor) -> None:
+    if isinstance(array, torch.Tensor):  # as bytes: numpy has no bfloat16
+        tensor = array.detach().cpu().contiguous()
+        digest.update(f"t{tensor.dtype}{tuple(tensor.shape)};".encode())
+        array = tensor.reshape(-1).view(torch.uint8).numpy()
+    array = np.ascontiguousarray(array)
+    digest.update(f"a{array.dtype.str}{array.shape};".encode())
+    digest.update(array.tobytes())

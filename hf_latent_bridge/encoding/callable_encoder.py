@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.options import check
 from ..errors import BridgeInputError
-from .base import Encoder
-from .fingerprints import _state_fingerprint
-from .inputs import MODALITIES, _load_images
+from .base import Encoder, state_fingerprint
+from .inputs import MODALITIES, load_images
 from .reference import EncoderRef
 
 
@@ -20,7 +20,8 @@ class CallableEncoder(Encoder):
 
     Args:
         fn: the encoder. It receives ``preprocess(batch)`` (or the raw list of inputs without
-            ``preprocess``) and returns a tensor or array of shape ``(len(batch), dim)``.
+            ``preprocess``; image paths are opened as RGB PIL images) and returns a tensor or array of
+            shape ``(len(batch), dim)``.
         name: identifier recorded in bridges (a Hub id, package name...).
         modality: ``"text"`` or ``"image"``.
         dim: embedding size; read from ``fn.hidden_size`` when omitted.
@@ -28,7 +29,8 @@ class CallableEncoder(Encoder):
         revision / pooling: recorded in :attr:`ref` and the cache key.
         key: extra text folded into :attr:`cache_key` (e.g. the preprocessing settings).
 
-    Texts are batched by character count (longer texts in smaller batches); images in input order.
+    Texts are batched by character count (longer texts in smaller batches); images in input order. A
+    module's weights are part of the cache key; a function is known by its qualified name only.
     """
 
     def __init__(
@@ -49,63 +51,39 @@ class CallableEncoder(Encoder):
             )
         if modality not in MODALITIES:
             raise BridgeInputError(f"modality must be 'text' or 'image', got {modality!r}.")
-        if not isinstance(name, str) or not name:
-            raise BridgeInputError("CallableEncoder needs a non-empty name (e.g. the model's Hub id).")
-        dim = dim if dim is not None else getattr(fn, "hidden_size", None)
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise BridgeInputError(
-                f"cannot tell the embedding size of {name!r}; pass dim= (a positive integer), got {dim!r}."
-            )
-        self.fn = fn
-        self.preprocess = preprocess
-        self.modality = modality
-        self.dim = dim
-        self.key = key
-        self.ref = EncoderRef(name, revision, pooling, modality, dim)
+        dim = getattr(fn, "hidden_size", None) if dim is None else dim
+        self.dim = check("dim", dim, f"the embedding size of {name!r} (pass dim=)")
+        self.fn, self.preprocess, self.modality, self.key = fn, preprocess, modality, key
+        self.ref = EncoderRef(name, revision, pooling, modality, self.dim)
         if isinstance(fn, torch.nn.Module):
             fn.eval()
-
-    def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> Encoder:
-        if isinstance(self.fn, torch.nn.Module) and (device is not None or dtype is not None):
-            self.fn.to(device=device, dtype=dtype)
-        return self
 
     def _costs(self, items: Any, prepared: Any) -> list[int] | None:
         # without a tokenizer, a text's length in characters stands for its cost
         return [len(t) for t in items] if self.modality == "text" else None
 
     def _embed_batch(self, items: Any, rows: list[int]) -> torch.Tensor:
-        if isinstance(items, (np.ndarray, torch.Tensor)):
+        if isinstance(items, (np.ndarray, torch.Tensor)):  # a stacked batch of images
             batch: Any = items[rows]
         else:
             batch = [items[i] for i in rows]
-            if self.modality == "image":
-                batch = _load_images(batch)
+            batch = load_images(batch) if self.modality == "image" else batch
         if self.preprocess is not None:
             batch = self.preprocess(batch)
-        if isinstance(self.fn, torch.nn.Module) and isinstance(batch, torch.Tensor):
-            param = next(self.fn.parameters(), None)
-            if param is not None:
-                batch = batch.to(param.device, param.dtype if batch.is_floating_point() else batch.dtype)
+        param = next(self.fn.parameters(), None) if isinstance(self.fn, torch.nn.Module) else None
+        if param is not None and isinstance(batch, torch.Tensor):
+            batch = batch.to(param.device, param.dtype if batch.is_floating_point() else batch.dtype)
         out = self.fn(batch)
         return out if isinstance(out, torch.Tensor) else torch.as_tensor(np.asarray(out))
 
     def _key_payload(self) -> dict[str, Any]:
-        def describe(f: Any) -> str | None:
-            return (
-                None
-                if f is None
-                else f"{getattr(f, '__module__', '')}.{getattr(f, '__qualname__', type(f).__name__)}"
-            )
-
-        payload: dict[str, Any] = {
-            "ref": self.ref.to_dict(),
-            "fn": describe(self.fn)
-            if not isinstance(self.fn, torch.nn.Module)
-            else type(self.fn).__qualname__,
-            "preprocess": describe(self.preprocess),
-            "key": self.key,
-        }
+        payload = {"ref": self.ref.to_dict(), "fn": _qualified_name(self.fn), "key": self.key}
         if isinstance(self.fn, torch.nn.Module):
-            payload["weights"] = _state_fingerprint(self.fn)
-        return payload
+            payload["weights"] = state_fingerprint(self.fn)
+        return {**payload, "preprocess": _qualified_name(self.preprocess)}
+
+
+def _qualified_name(f: Any) -> str | None:
+    if f is None:
+        return None
+    return f"{getattr(f, '__module__', '')}.{getattr(f, '__qualname__', type(f).__qualname__)}"

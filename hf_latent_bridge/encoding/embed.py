@@ -1,9 +1,5 @@
-"""The one way to embed a collection: the encoder's own batches, sharded over processes, cached on disk.
-
-:func:`embed_inputs` runs exactly the batches of :meth:`Encoder.plan <hf_latent_bridge.encoding.Encoder.plan>`
-(what :meth:`Encoder.embed` runs), so it returns the same bits in one process, in several, and from
-the cache. :func:`embed_dataset` is the same call on a column of a ``datasets.Dataset``.
-"""
+"""The one way to embed a collection: the encoder's own batches, sharded over processes, cached on disk;
+the same bits as :meth:`Encoder.embed <hf_latent_bridge.encoding.Encoder.embed>` in one process."""
 
 from __future__ import annotations
 
@@ -11,13 +7,13 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
 from ..errors import BridgeInputError
 from .base import Encoder
 from .cache import cache_path, read_cached, write_cached
 from .sharding import _is_distributed, _is_main, sharded_map
+from .tables import column_values, require_columns
 
 if TYPE_CHECKING:
     import datasets
@@ -36,13 +32,11 @@ def embed_inputs(
 ) -> torch.Tensor:
     """Embed ``inputs`` with ``encoder`` in its own batches, sharded over processes and cached.
 
-    The batches are the encoder's :meth:`~hf_latent_bridge.encoding.Encoder.plan` (token-balanced for
-    text models), which does not depend on the number of processes: with a distributed ``accelerator``
-    each process embeds its share of the batches and every process gets the whole ``(n, dim)`` result,
-    bit for bit what :meth:`Encoder.embed` returns in one process. With ``cache_dir``, the result is
-    stored there as safetensors under a hash of the encoder's ``cache_key``, the inputs' content and the
-    batches; a later call with the same encoder, inputs and ``batch_size`` reads it back without running
-    the model.
+    The batches are the encoder's :meth:`~hf_latent_bridge.encoding.Encoder.plan`, which does not depend
+    on the number of processes: with a distributed ``accelerator`` each process embeds its share and every
+    process gets the whole ``(n, dim)`` result, bit for bit what :meth:`Encoder.embed` returns. With
+    ``cache_dir``, the result is stored there (see :mod:`.cache`); a later call with the same encoder,
+    inputs and ``batch_size`` reads it back without running the model.
     """
     if not isinstance(encoder, Encoder):
         raise BridgeInputError(
@@ -89,13 +83,12 @@ def embed_dataset(
     cache_dir: str | os.PathLike | None = None,
     show_progress: bool | None = None,
 ) -> torch.Tensor:
-    """Embed ``dataset[column]`` to ``(n, dim)``: :func:`embed_inputs` on the column's values.
+    """Embed ``dataset[column]`` to ``(n, dim)``: :func:`embed_inputs` on the column's values, cached.
 
-    Same batches, same cache as :func:`embed_inputs`. The cache lives in ``cache_dir``, by default
-    ``<HF_DATASETS_CACHE>/hf_latent_bridge_embeddings`` (``HF_DATASETS_CACHE`` is
-    ``~/.cache/huggingface/datasets`` unless ``HF_HOME`` or ``HF_DATASETS_CACHE`` say otherwise); a second
-    call over the same values with the same encoder and ``batch_size`` reads it and runs no model. Image
-    columns (``Image`` or array features) are read as numpy arrays.
+    The cache lives in ``cache_dir``, by default ``<HF_DATASETS_CACHE>/hf_latent_bridge_embeddings``
+    (``HF_DATASETS_CACHE`` is ``~/.cache/huggingface/datasets`` unless ``HF_HOME`` or ``HF_DATASETS_CACHE``
+    say otherwise); a second call over the same values with the same encoder and ``batch_size`` runs no
+    model. Array features are read as one numpy array, ``Image`` features as PIL images.
     """
     import datasets as ds_lib
 
@@ -104,23 +97,12 @@ def embed_dataset(
             f"dataset must be a datasets.Dataset, got {type(dataset).__name__}; pass one split (e.g. "
             "dataset['train']), or call embed_inputs on a list of inputs."
         )
-    if column not in dataset.column_names:
-        raise BridgeInputError(
-            f"column {column!r} is not in the dataset (columns: {dataset.column_names}); pass the input column."
-        )
-    if len(dataset) == 0:
-        raise BridgeInputError("the dataset is empty; pass at least one row.")
-    if encoder.modality == "image":
-        values: Any = dataset.with_format("numpy")[column]
-        if isinstance(values, np.ndarray) and values.dtype == object:  # images of different sizes
-            values = list(values)
-    else:
-        values = list(dataset[column])
+    require_columns(dataset, column)
     if cache_dir is None:
         cache_dir = os.path.join(ds_lib.config.HF_DATASETS_CACHE, "hf_latent_bridge_embeddings")
     return embed_inputs(
         encoder,
-        values,
+        column_values(dataset, column),
         batch_size=batch_size,
         cache_dir=cache_dir,
         desc=f"embedding {column}",

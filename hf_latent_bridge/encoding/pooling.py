@@ -9,11 +9,7 @@ import torch
 from ..errors import BridgeInputError
 
 TEXT_POOLINGS = ("mean", "cls", "max", "pooler")
-
-
 VISION_POOLINGS = ("mean", "cls", "pooler")
-
-
 CLIP_POOLINGS = ("projection", "pooler")
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from ..errors import BridgeInputError, CheckpointError
+from ..core.options import check
+from ..errors import BridgeInputError
 from .provenance import is_hub_id
 
 
@@ -19,29 +20,46 @@ class EncoderRef:
     modality: str | None = None  # "text" | "image" | None when unknown
     dim: int | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.name_or_path, str) or not self.name_or_path:
+            raise BridgeInputError(
+                f"an encoder record needs a non-empty name_or_path, got {self.name_or_path!r}."
+            )
+        for name in ("revision", "pooling", "modality"):
+            if not isinstance(getattr(self, name), (str, type(None))):
+                raise BridgeInputError(
+                    f"an encoder's {name} must be a string or None, got {getattr(self, name)!r}."
+                )
+        if self.dim is not None:
+            object.__setattr__(self, "dim", check("dim", self.dim, "an encoder's dim"))
+
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
     @property
-    def is_portable(self) -> bool:
+    def portable(self) -> bool:
         """Whether the name is a Hub id (loadable anywhere), not a path on this machine."""
         return is_hub_id(self.name_or_path)
 
     @classmethod
     def from_any(cls, value: Any) -> EncoderRef | None:
-        """From a ref, a dict, a name, or anything that carries a ``ref`` (an :class:`Encoder`)."""
-        if isinstance(getattr(value, "ref", None), EncoderRef):
-            return value.ref
+        """From a ref, its dict, a name, or anything carrying a ``ref`` (an :class:`Encoder`)."""
+        value = getattr(value, "ref", value)
         if value is None or isinstance(value, EncoderRef):
             return value
         if isinstance(value, str):
-            return cls(name_or_path=value)
-        if not isinstance(value, dict):
-            raise BridgeInputError(
-                f"an encoder reference must be an Encoder, an EncoderRef, a dict or a name, got "
-                f"{type(value).__name__}."
-            )
-        known = {k: value[k] for k in cls.__dataclass_fields__ if k in value}
-        if "name_or_path" not in known:
-            raise CheckpointError(f"encoder reference {value!r} has no 'name_or_path'.")
-        return cls(**known)
+            return cls(value)
+        if isinstance(value, dict):
+            return cls(**{f.name: value[f.name] for f in fields(cls) if f.name in value})
+        raise BridgeInputError(
+            f"an encoder must be given as an Encoder, an EncoderRef, its dict or a name, got {type(value).__name__}."
+        )
+
+    @classmethod
+    def record(cls, value: Any, name: str = "encoder") -> dict[str, Any] | None:
+        """``value`` as the dict a config keeps (checked by building the ref)."""
+        try:
+            ref = cls.from_any(value)
+        except (BridgeInputError, TypeError) as error:
+            raise BridgeInputError(f"{name}: {error}") from None
+        return None if ref is None else ref.to_dict()

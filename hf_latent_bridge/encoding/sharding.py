@@ -1,11 +1,7 @@
-"""Splitting row-wise work over accelerate processes, with results identical to one process.
+"""Splitting row-wise work (embedding, evaluation) over accelerate processes, bit for bit as one process.
 
-With an :class:`accelerate.Accelerator` of several processes, embedding and the per-row
-evaluation are split over the processes and gathered with ``gather_for_metrics``. The unit of work is a
-fixed *global* chunk of rows, identical whatever the number of processes, so every row is computed in
-exactly the same batch as in a single-process run; gathered rows carry their global index and are put
-back in order; aggregate metrics are computed from the full gathered set. The results are therefore the
-single-process results, bit for bit (tested with two CPU processes under ``torchrun``).
+The unit of work is a fixed chunk of rows, the same whatever the number of processes, so every row is
+computed in the batch it has in a single-process run; gathered rows carry their index and go back in place.
 """
 
 from __future__ import annotations
@@ -15,8 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from tqdm.auto import tqdm
-
-from ..errors import BridgeInputError
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -36,14 +30,10 @@ def fixed_chunks(n: int, size: int) -> list[torch.Tensor]:
 
 
 def balanced_chunks(costs: Sequence[float], batch_size: int) -> list[torch.Tensor]:
-    """Rows sorted by cost (stable), cut into chunks of similar total cost: the one length sort.
-
-    A chunk holds at most ``batch_size`` rows and costs at most ``batch_size`` x the mean cost, counted
-    as padded cost (rows x the chunk's largest cost). Encoders pass their own measure: token counts for
-    text models (see :meth:`~hf_latent_bridge.encoding.Encoder.plan`). Fixed-size chunks of sorted rows
-    would leave the longest inputs in one chunk costing many times the others (on ChatterBot, the last
-    of 29 chunks took 28% of the time), and under sharding every process would wait for it. The chunks
-    depend only on the costs and ``batch_size``.
+    """Rows sorted by cost (stable), cut into chunks of at most ``batch_size`` rows whose padded cost (rows x
+    the largest cost) is at most ``batch_size`` x the mean cost; they depend only on the costs and
+    ``batch_size``. Fixed-size chunks of sorted rows would put the longest inputs in one chunk costing many
+    times the others (on ChatterBot the last of 29 took 28% of the time), which every process would wait for.
     """
     values = torch.tensor([max(float(c), 1.0) for c in costs], dtype=torch.float64)
     order = torch.sort(values, stable=True).indices
@@ -58,11 +48,6 @@ def balanced_chunks(costs: Sequence[float], batch_size: int) -> list[torch.Tenso
     return chunks
 
 
-def text_chunks(texts: Sequence[str], batch_size: int) -> list[torch.Tensor]:
-    """:func:`balanced_chunks` with character counts as the cost (the import path of 0.1)."""
-    return balanced_chunks([len(t) for t in texts], batch_size)
-
-
 def sharded_map(
     fn: Callable[[torch.Tensor], torch.Tensor],
     chunks: Sequence[torch.Tensor],
@@ -71,19 +56,11 @@ def sharded_map(
     desc: str | None = None,
     show_progress: bool | None = None,
 ) -> tuple[torch.Tensor, int]:
-    """Apply ``fn`` to chunks of row indices and return the results in row order on every process.
-
-    ``chunks`` partition ``range(n)`` and are the same whatever the number of processes; ``fn(rows)``
-    returns one output row per index (m, w). With a distributed ``accelerator`` the chunks are dealt out
-    by ``accelerator.prepare`` and collected with ``gather_for_metrics`` (which drops the padding chunks
-    of the last step); the gathered rows carry their indices and are scattered back into place.
-
-    Returns:
-        ``(result, gathered)``: the (n, w) result and how many rows were gathered (== n).
-    """
+    """``(result, gathered)``: ``fn`` applied to ``chunks`` (a partition of ``range(n)``; ``fn(rows)`` gives one
+    ``(len(rows), w)`` row per index), as ``(n, w)`` in row order on every process, and how many rows were
+    gathered (n). A distributed ``accelerator`` deals the chunks out (``accelerator.prepare``) and collects
+    them with ``gather_for_metrics``, which drops the padding of the last step."""
     n = sum(int(c.numel()) for c in chunks)
-    if n == 0:
-        raise BridgeInputError("nothing to evaluate: the data set has no rows.")
     chunk_size = max(int(c.numel()) for c in chunks)
     items = torch.full((len(chunks), chunk_size), -1, dtype=torch.long)
     for j, chunk in enumerate(chunks):
@@ -91,29 +68,19 @@ def sharded_map(
     loader: Any = torch.utils.data.DataLoader(items, batch_size=1, shuffle=False)
     if _is_distributed(accelerator):
         loader = accelerator.prepare(loader)  # type: ignore[union-attr]
-    disable = (
-        (not _is_main(accelerator))
-        if show_progress is None
-        else not (show_progress and _is_main(accelerator))
-    )
+    disable = show_progress is False or not _is_main(accelerator)
     indices: list[torch.Tensor] = []
     values: list[torch.Tensor] = []
     for item in tqdm(loader, desc=desc, disable=disable, leave=False):
         rows = item[0].cpu()
         valid = rows[rows >= 0]
         out = fn(valid)
-        if out.ndim != 2 or out.shape[0] != len(valid):
-            raise RuntimeError(f"sharded function returned shape {tuple(out.shape)} for {len(valid)} rows")
-        padded = out.new_zeros((chunk_size, out.shape[1]))
-        padded[: len(valid)] = out
-        if _is_distributed(accelerator):
-            rows_g, padded_g = accelerator.gather_for_metrics((rows[None], padded[None]))  # type: ignore[union-attr]
-        else:
-            rows_g, padded_g = rows[None], padded[None]
+        padded = torch.cat([out, out.new_zeros((chunk_size - len(valid), out.shape[1]))])
+        pair = (rows[None], padded[None])
+        rows_g, padded_g = accelerator.gather_for_metrics(pair) if _is_distributed(accelerator) else pair  # type: ignore[union-attr]
         indices.append(rows_g.reshape(-1).cpu())
         values.append(padded_g.reshape(-1, padded.shape[1]).cpu())
-    flat_rows = torch.cat(indices)
-    flat_values = torch.cat(values)
+    flat_rows, flat_values = torch.cat(indices), torch.cat(values)
     keep = flat_rows >= 0
     flat_rows, flat_values = flat_rows[keep], flat_values[keep]
     gathered = int(flat_rows.numel())

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.options import check_fraction, check_positive_int
-from ..errors import DataError
+from ..core.options import check
+from ..errors import BridgeInputError
 
 LOCAL_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet", ".txt": "text"}
 
@@ -26,44 +26,37 @@ def load_table(
         return spec
     if isinstance(spec, datasets.DatasetDict):
         if split not in spec:
-            raise DataError(f"the DatasetDict has no split {split!r} (splits: {', '.join(spec)}).")
+            raise BridgeInputError(f"the data set has no split {split!r} (splits: {', '.join(spec)}).")
         return spec[split]
     if not isinstance(spec, (str, os.PathLike)):
-        raise DataError(
+        raise BridgeInputError(
             f"data must be a datasets.Dataset, a file, a saved data set folder or a Hub id, got "
             f"{type(spec).__name__}."
         )
-    spec = str(spec)
-    path = Path(spec).expanduser()
+    spec, path = str(spec), Path(spec).expanduser()
     try:
         if path.is_file():
-            builder = LOCAL_FORMATS.get(path.suffix.lower())
-            if builder is None:
-                raise DataError(
+            if path.suffix.lower() not in LOCAL_FORMATS:
+                raise BridgeInputError(
                     f"cannot read {spec}: unknown file type {path.suffix!r}; use one of "
                     f"{', '.join(LOCAL_FORMATS)} or a Hub data set id."
                 )
             if split != "train":
-                raise DataError(
+                raise BridgeInputError(
                     f"a single file has only the 'train' split, not {split!r}; pass --split train."
                 )
-            return _load_file(path, builder)
-        if path.is_dir() and (path / "dataset_info.json").is_file():
-            return datasets.load_from_disk(str(path))
-        if path.is_dir() and (path / "dataset_dict.json").is_file():
-            loaded = datasets.load_from_disk(str(path))
-            if split not in loaded:
-                raise DataError(f"data set {spec} has no split {split!r} (splits: {', '.join(loaded)}).")
-            return loaded[split]
+            return _load_file(path, LOCAL_FORMATS[path.suffix.lower()])
+        if (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file():
+            return load_table(datasets.load_from_disk(str(path)), split)  # saved with save_to_disk
         return datasets.load_dataset(spec, config, split=split, revision=revision)
-    except DataError:
+    except BridgeInputError:
         raise
     except ValueError as error:  # datasets' own words say what was wrong (an unknown split, a config...)
-        raise DataError(
+        raise BridgeInputError(
             f"cannot load split {split!r} of data set {spec!r}: {' '.join(str(error).split())}"
         ) from None
     except (OSError, ImportError) as error:
-        raise DataError(
+        raise BridgeInputError(
             f"cannot load data set {spec!r} ({type(error).__name__}: {' '.join(str(error).split())[:300]}); "
             "pass a local csv/json/jsonl/parquet file or a reachable Hub data set id."
         ) from None
@@ -75,7 +68,7 @@ def _load_file(path: Path, builder: str) -> Any:
     import datasets
 
     if not _has_content(path):
-        raise DataError(
+        raise BridgeInputError(
             f"{path} is empty; it holds no rows. Write one example per row (a header first for CSV)."
         )
     try:
@@ -86,12 +79,12 @@ def _load_file(path: Path, builder: str) -> Any:
         if builder == "json":
             _check_json_lines(path)  # raises naming the first bad line
         cause = error.__cause__ or error.__context__ or error
-        raise DataError(
+        raise BridgeInputError(
             f"cannot read {path} as {builder} ({type(cause).__name__}: {' '.join(str(cause).split())[:200]}); "
             "fix the file or convert it to JSON lines, CSV or Parquet."
         ) from None
     if len(dataset) == 0:
-        raise DataError(f"{path} holds no rows; write one example per row (a header first for CSV).")
+        raise BridgeInputError(f"{path} holds no rows; write one example per row (a header first for CSV).")
     return dataset
 
 
@@ -101,7 +94,7 @@ def _has_content(path: Path) -> bool:
 
 
 def _check_json_lines(path: Path) -> None:
-    """Raise :class:`DataError` at the first line of a JSON lines file that is not a JSON object."""
+    """Raise :class:`BridgeInputError` at the first line of a JSON lines file that is not a JSON object."""
     with open(path, encoding="utf-8", errors="replace") as handle:
         first = handle.read(1)
         if first in ("[", "{") and path.suffix.lower() == ".json":
@@ -113,28 +106,30 @@ def _check_json_lines(path: Path) -> None:
 
 
 def _json_record(line: str, path: Path, number: int, column: str | None = None) -> dict[str, Any]:
-    """One line of a JSON lines file as an object (holding ``column`` when given), or :class:`DataError`."""
+    """One line of a JSON lines file as an object (holding ``column`` when given), or :class:`BridgeInputError`."""
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
-        raise DataError(
+        raise BridgeInputError(
             f"{path} line {number} is not JSON ({error.msg}); write one object per line."
         ) from None
     if not isinstance(record, dict):
-        raise DataError(
+        raise BridgeInputError(
             f"{path} line {number} is a JSON {type(record).__name__}, not an object; write one object per line."
         )
     if column is not None and column not in record:
-        raise DataError(f"{path} line {number} has no field {column!r}; choose the field with --column.")
+        raise BridgeInputError(
+            f"{path} line {number} has no field {column!r}; choose the field with --column."
+        )
     return record
 
 
 def require_columns(dataset: Any, *columns: str | None) -> None:
     missing = [c for c in columns if c is not None and c not in dataset.column_names]
     if missing:
-        raise DataError(
+        raise BridgeInputError(
             f"column {missing[0]!r} is not in the data set (columns: {', '.join(dataset.column_names)}); "
-            "choose one with --column / --label-column."
+            "choose one of those (--column / --label-column on the command line)."
         )
 
 
@@ -146,22 +141,6 @@ def column_values(dataset: Any, column: str) -> Any:
     if isinstance(feature, (datasets.Array2D, datasets.Array3D)):
         return dataset.with_format("numpy")[column]
     return list(dataset[column])
-
-
-def class_ids(values: Sequence[Any]) -> list[int]:
-    """Labels as class ids: integers stay, anything else is numbered in sorted order of its text."""
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        return list(values)
-    classes = {c: i for i, c in enumerate(sorted({str(v) for v in values}))}
-    return [classes[str(v)] for v in values]
-
-
-def _take(inputs: Any, rows: Any) -> Any:
-    import numpy as np
-
-    if isinstance(inputs, np.ndarray):
-        return inputs[np.asarray(rows)]
-    return [inputs[int(i)] for i in rows]
 
 
 @dataclass
@@ -191,22 +170,22 @@ def labelled_splits(
 ) -> LabelledSplits:
     """Load ``data`` and split it: ``test_split`` when given, else a seeded (stratified when the labels are a
     ``ClassLabel``) hold-out of ``test_size`` of ``split``. Labels become class ids; ``id2label`` names them."""
-    limit = None if limit is None else check_positive_int("limit", limit)
+    limit = check("limit", limit)
     train = load_table(data, split, config=config, revision=revision)
     require_columns(train, column, label_column, *extra_columns)
     if test_split is not None:
         test = load_table(data, test_split, config=config, revision=revision)
         require_columns(test, column, label_column, *extra_columns)
     else:
-        test_size = check_fraction("test_size", test_size)
-        if not test_size < 1:
-            raise DataError(f"test_size must be between 0 and 1, got {test_size}.")
-        if len(train) < 4:
-            raise DataError(
-                f"the data set has {len(train)} rows; at least 4 are needed to hold out a test split."
-            )
+        test_size = check("test_size", test_size)
         stratify = label_column if _is_class_label(train, label_column) else None
-        parts = train.train_test_split(test_size=test_size, seed=seed, stratify_by_column=stratify)
+        try:
+            parts = train.train_test_split(test_size=test_size, seed=seed, stratify_by_column=stratify)
+        except ValueError as error:  # too few rows, or a class too small to be in both splits
+            raise BridgeInputError(
+                f"cannot hold out {test_size:g} of {len(train)} rows as a test split ({error}); pass more rows "
+                "or a test split of your own."
+            ) from None
         train, test = parts["train"], parts["test"]
     if limit is not None:
         train, test = train.select(range(min(limit, len(train)))), test.select(range(min(limit, len(test))))
@@ -224,38 +203,33 @@ def _labels(train: Any, test: Any, column: str) -> tuple[Any, Any, dict[int, str
     """Class ids for both splits, and id2label (ClassLabel names, or sorted distinct raw labels)."""
     import torch
 
-    feature = train.features[column]
     if _is_class_label(train, column):
-        names = list(feature.names)
+        names = train.features[column].names
         return torch.tensor(train[column]), torch.tensor(test[column]), dict(enumerate(names))
-    raw_train, raw_test = list(train[column]), list(test[column])
-    classes = sorted({str(v) for v in raw_train})
+    classes = sorted({str(v) for v in train[column]})
     index = {c: i for i, c in enumerate(classes)}
-    unseen = sorted({str(v) for v in raw_test} - set(index))
+    unseen = sorted({str(v) for v in test[column]} - set(index))
     if unseen:
-        raise DataError(
+        raise BridgeInputError(
             f"test labels {unseen[:5]} never occur in the train split; every class needs train rows."
         )
-    return (
-        torch.tensor([index[str(v)] for v in raw_train]),
-        torch.tensor([index[str(v)] for v in raw_test]),
-        dict(enumerate(classes)),
-    )
+    train_ids, test_ids = ([index[str(v)] for v in part[column]] for part in (train, test))
+    return torch.tensor(train_ids), torch.tensor(test_ids), dict(enumerate(classes))
 
 
 def read_inputs(path: Path, column: str) -> list[str]:
     """Inputs from a text file (one per non-empty line) or a JSON lines file (field ``column``)."""
     if not path.is_file():
-        raise DataError(f"input file {path} does not exist; pass a text or .jsonl file.")
+        raise BridgeInputError(f"input file {path} does not exist; pass a text or .jsonl file.")
     try:
         content = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"cannot read {path}: {error}") from None
+        raise BridgeInputError(f"cannot read {path}: {error}") from None
     lines = [(number, line) for number, line in enumerate(content.splitlines(), start=1) if line.strip()]
     if path.suffix.lower() != ".jsonl":
         values = [line.strip() for _, line in lines]
     else:
         values = [str(_json_record(line, path, number, column)[column]) for number, line in lines]
     if not values:
-        raise DataError(f"{path} holds no inputs; write one input per line.")
+        raise BridgeInputError(f"{path} holds no inputs; write one input per line.")
     return values

@@ -6,16 +6,23 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..core.anchors import STRATEGIES, choose_anchor_rows
+from ..core.anchors import select_anchors
 from ..core.metrics import accuracy, cell_metrics
+from ..core.options import check
 from ..errors import BridgeInputError
 from ..models.bridge import LatentBridge
-from .heads import HeadFactory, default_head_factory, head_predict
-from .matrix import DEFAULT_METHODS, MATRIX_METHODS, RELATIVE, _check_embeddings
+from .matrix import (
+    DEFAULT_METHODS,
+    RELATIVE,
+    HeadFactory,
+    _check_embeddings,
+    _check_methods,
+    default_head_factory,
+    head_predict,
+)
 from .relative import RelativeHead
 
 #: Anchor counts by pair: ``counts(target_dim, num_train)``.
@@ -57,22 +64,11 @@ def anchor_curve(
         heads: target heads to reuse (e.g. ``StitchingMatrix.heads``); the others are trained once on
             the full train split with ``head_factory``.
     """
-    _check_embeddings(train, test, torch.as_tensor(train_labels), torch.as_tensor(test_labels))
-    train_labels = torch.as_tensor(np.asarray(train_labels)).long()
-    test_labels = torch.as_tensor(np.asarray(test_labels)).long()
+    train, test, train_labels, test_labels = _check_embeddings(train, test, train_labels, test_labels)
+    methods = _check_methods(methods)
     strategies = [anchor_strategy] if isinstance(anchor_strategy, str) else list(anchor_strategy)
-    ensembles = [int(e) for e in ensembles]
-    unknown = [m for m in methods if m not in MATRIX_METHODS]
-    if unknown or not methods:
-        raise BridgeInputError(
-            f"unknown method(s) {unknown or methods}; choose from {', '.join(MATRIX_METHODS)}."
-        )
-    if not strategies or any(s not in STRATEGIES for s in strategies):
-        raise BridgeInputError(
-            f"unknown anchor strategy in {strategies}; choose from {', '.join(STRATEGIES)}."
-        )
-    if not ensembles or min(ensembles) < 1:
-        raise BridgeInputError(f"ensemble sizes must be integers >= 1, got {ensembles}.")
+    strategies = [check("strategy", s, "anchor_strategy") for s in strategies or [None]]
+    ensembles = [check("ensemble", e, "an ensemble size") for e in ensembles or [None]]
     for s, t in pairs:
         if s not in train or t not in train:
             raise BridgeInputError(
@@ -93,36 +89,30 @@ def anchor_curve(
     ]
     points = []
     relative_heads: dict[tuple[str, bytes], RelativeHead] = {}  # by target and anchor rows
+
+    def bridge(s: str, t: str, rows: torch.Tensor, method: str, members: int) -> LatentBridge:
+        with warnings.catch_warnings():  # small counts are the point of the curve
+            warnings.filterwarnings("ignore", message=".*anchors for a .*-dimensional target")
+            options = {"ensemble": members, **(bridge_options or {})}
+            return LatentBridge.fit(train[s][rows], train[t][rows], method, seed=seed, **options)
+
     for k, strategy, s, t in tqdm(jobs, desc="anchor curve", leave=False, disable=show_progress is False):
-        rows = choose_anchor_rows(n, k, strategy, labels=train_labels, embeddings=train[s], seed=seed)
+        rows = select_anchors(strategy, k, num_rows=n, labels=train_labels, embeddings=train[s], seed=seed)
         for method in methods:
             if method == "identity" and train[s].shape[1] != train[t].shape[1]:
                 continue
-            base = {"source": s, "target": t, "method": method, "anchor_strategy": strategy, "num_anchors": k}
             if method == RELATIVE:
                 key = (t, rows.numpy().tobytes())
                 if key not in relative_heads:
                     relative_heads[key] = RelativeHead.fit(train[t][rows], train[t], train_labels)
-                head = relative_heads[key]
-                translated = head.relative(test[s], train[s][rows])
-                reference = head.relative(test[t])
-                metrics = cell_metrics(
-                    translated, reference, head_predict(head.head, translated), test_labels
-                )
-                points.append({**base, "ensemble": 1, **metrics})
-                continue
-            for members in ensembles:
-                with warnings.catch_warnings():  # small counts are the point of the curve
-                    warnings.filterwarnings("ignore", message=".*anchors for a .*-dimensional target")
-                    bridge = LatentBridge.fit(
-                        train[s][rows],
-                        train[t][rows],
-                        method,
-                        seed=seed,
-                        **{"ensemble": members, **(bridge_options or {})},
-                    )
-                translated = bridge(test[s])
-                metrics = cell_metrics(translated, test[t], head_predict(heads[t], translated), test_labels)
+                relative_head = relative_heads[key]
+                translated = relative_head.relative(test[s], train[s][rows])
+                runs = [(1, translated, relative_head.relative(test[t]), relative_head.head)]
+            else:
+                runs = [(m, bridge(s, t, rows, method, m)(test[s]), test[t], heads[t]) for m in ensembles]
+            base = {"source": s, "target": t, "method": method, "anchor_strategy": strategy, "num_anchors": k}
+            for members, translated, reference, head in runs:
+                metrics = cell_metrics(translated, reference, head_predict(head, translated), test_labels)
                 points.append({**base, "ensemble": members, **metrics})
     native = {t: accuracy(head_predict(h, test[t]), test_labels) for t, h in heads.items()}
     return {

@@ -6,41 +6,53 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..core.alignment import METHODS
-from ..core.anchors import choose_anchor_rows
-from ..core.metrics import METRICS, OUTCOME_COLUMNS, _unit64, aggregate_outcomes, row_outcomes
+from ..core.anchors import select_anchors
+from ..core.metrics import METRICS, OUTCOME_COLUMNS, _unit64, accuracy, aggregate_outcomes, row_outcomes
+from ..core.options import METHODS
+from ..core.validation import as_class_ids, as_tensor, check_matrix
+from ..encoding.embed import embed_inputs
 from ..encoding.sharding import _is_main, fixed_chunks, sharded_map
 from ..errors import BridgeInputError
-from ..files import write_text_atomic
+from ..files import write_text
 from ..models.bridge import LatentBridge
-from .heads import HeadFactory, default_head_factory, head_predict
+from ..models.head import ClassificationHead
 from .relative import RelativeHead
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
 
 
+HeadFactory = Callable[[torch.Tensor, torch.Tensor, Mapping[int, str] | None], Any]
+
+
+def default_head_factory(
+    embeddings: torch.Tensor, labels: torch.Tensor, id2label: Mapping[int, str] | None
+) -> Any:
+    """Train the package's :class:`~hf_latent_bridge.ClassificationHead` on target embeddings."""
+    return ClassificationHead.fit(embeddings, labels, id2label=dict(id2label) if id2label else None)
+
+
+def head_predict(head: Any, embeddings: torch.Tensor) -> torch.Tensor:
+    """Class ids predicted by a head (anything with ``logits``, ``predict_proba`` or ``__call__``)."""
+    scores = getattr(head, "logits", None) or getattr(head, "predict_proba", None) or head
+    with torch.inference_mode():
+        return torch.as_tensor(scores(embeddings)).argmax(-1).long()
+
+
 #: Pseudo-method of the diagonal: the target head on the target's own test embeddings.
 NATIVE = "native"
-
-
 DEFAULT_METHODS = ("irp", "procrustes")
-
-
 #: The relative baseline (Moschella et al., 2023): no bridge; a head trained on the target's cosines to
 #: the anchors classifies the source's cosines to the same anchors (see :class:`RelativeHead`). Its cosine,
 #: MSE and retrieval compare relative representations, not embeddings.
 RELATIVE = "relative"
-
-
 #: Every method a matrix cell can use: the translation methods and the relative baseline.
 MATRIX_METHODS = (*METHODS, RELATIVE)
 
@@ -76,67 +88,41 @@ class StitchingMatrix:
         raise KeyError(f"no cell {source} -> {target} with method {method!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "encoders": self.encoders,
-            "dims": self.dims,
-            "methods": self.methods,
-            "num_train": self.num_train,
-            "num_test": self.num_test,
-            "num_anchors": self.num_anchors,
-            "anchor_strategy": self.anchor_strategy,
-            "num_classes": self.num_classes,
-            "num_gathered": self.num_gathered,
-            "num_processes": self.num_processes,
-            "cells": self.cells,
-            **({"extra": self.extra} if self.extra else {}),
-        }
-
-    def metrics_only(self) -> list[dict[str, Any]]:
-        """Cells without anything run dependent (for comparing runs)."""
-        return [{k: v for k, v in c.items() if k != "seconds"} for c in self.cells]
+        """The serialised fields (not the heads and bridges); ``extra`` only when it holds something."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.repr and f.name != "extra"}
+        return {**out, **({"extra": self.extra} if self.extra else {})}
 
     def to_markdown(self, metric: str = "accuracy") -> str:
         """A table with one row per ordered pair: the native target score, then one column per method."""
         if metric not in METRICS:
             raise BridgeInputError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}.")
-        header = ["source → target", "native (target)", *self.methods]
-        lines = [
-            "| " + " | ".join(header) + " |",
-            "|" + "---|" * len(header),
+        rows = [
+            [f"{s} → {t}", _fmt(self.cell(t, t, NATIVE)[metric])]
+            + [_fmt(self.cell(s, t, m).get(metric)) for m in self.methods]
+            for s in self.encoders
+            for t in self.encoders
+            if s != t
         ]
-        for s in self.encoders:
-            for t in self.encoders:
-                if s == t:
-                    continue
-                native = self.cell(t, t, NATIVE)[metric]
-                row = [f"{s} → {t}", _fmt(native)]
-                row += [_fmt(self.cell(s, t, m).get(metric)) for m in self.methods]
-                lines.append("| " + " | ".join(row) + " |")
-        return "\n".join(lines)
+        return _table(["source → target", "native (target)", *self.methods], rows)
 
     def details_markdown(self) -> str:
         """Every cell with every metric."""
-        header = ["source", "target", "method", *METRICS]
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for c in self.cells:
-            lines.append(
-                "| "
-                + " | ".join([c["source"], c["target"], c["method"], *(_fmt(c.get(m)) for m in METRICS)])
-                + " |"
-            )
-        return "\n".join(lines)
+        rows = [
+            [c["source"], c["target"], c["method"], *(_fmt(c.get(m)) for m in METRICS)] for c in self.cells
+        ]
+        return _table(["source", "target", "method", *METRICS], rows)
 
     def save(self, folder: str | os.PathLike, *, heatmap: bool = True) -> dict[str, Path]:
         """Write ``stitching_matrix.json``, ``stitching_matrix.md`` and (optionally) ``heatmap.png``."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         paths = {"json": folder / "stitching_matrix.json", "markdown": folder / "stitching_matrix.md"}
-        write_text_atomic(paths["json"], json.dumps(self.to_dict(), indent=2) + "\n")
+        write_text(paths["json"], json.dumps(self.to_dict(), indent=2) + "\n")
         body = (
             f"## Stitching accuracy ({self.num_test} test rows, {self.num_anchors} anchors)\n\n"
             f"{self.to_markdown('accuracy')}\n\n## All metrics\n\n{self.details_markdown()}\n"
         )
-        write_text_atomic(paths["markdown"], body)
+        write_text(paths["markdown"], body)
         if heatmap:
             from .plots import plot_stitching_heatmap
 
@@ -145,35 +131,46 @@ class StitchingMatrix:
 
 
 def _fmt(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
+    return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    return "\n".join("| " + " | ".join(row) + " |" for row in [header, ["---"] * len(header), *rows])
+
+
+def _check_methods(methods: Sequence[str]) -> list[str]:
+    """``methods`` without repeats, each a translation method or ``"relative"``."""
+    methods = list(dict.fromkeys(methods))
+    unknown = [m for m in methods if m not in MATRIX_METHODS]
+    if unknown or not methods:
+        raise BridgeInputError(
+            f"unknown method(s) {unknown or methods}; choose from {', '.join(MATRIX_METHODS)}."
+        )
+    return methods
 
 
 def _check_embeddings(
-    train: Mapping[str, torch.Tensor],
-    test: Mapping[str, torch.Tensor],
-    train_labels: torch.Tensor,
-    test_labels: torch.Tensor,
-) -> None:
+    train: Mapping[str, Any], test: Mapping[str, Any], train_labels: Any, test_labels: Any
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """Both splits' embeddings as finite (n, d) tensors (one d per encoder) with one class id per row."""
     if set(train) != set(test):
         raise BridgeInputError(
             f"train and test embeddings name different encoders ({sorted(train)} vs {sorted(test)})."
         )
     if len(train) < 2:
         raise BridgeInputError(f"a stitching matrix needs at least 2 encoders, got {len(train)}.")
-    for name in train:
-        a, b = train[name], test[name]
-        if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
-            raise BridgeInputError(
-                f"embeddings of {name!r} must be (n, d) matrices of one dimension; got "
-                f"train {tuple(a.shape)} and test {tuple(b.shape)}."
-            )
-        if len(a) != len(train_labels) or len(b) != len(test_labels):
-            raise BridgeInputError(
-                f"{name!r} has {len(a)} train / {len(b)} test embeddings but there are "
-                f"{len(train_labels)} / {len(test_labels)} labels; embed every row of both splits."
-            )
+    labels = {"train": as_class_ids(train_labels, name="train labels"), "test": as_class_ids(test_labels)}
+    checked: dict[str, dict[str, torch.Tensor]] = {"train": {}, "test": {}}
+    for split, embeddings in (("train", train), ("test", test)):
+        for name, x in embeddings.items():
+            what = f"{split} embeddings of {name!r}"
+            dim = checked["train"][name].shape[1] if split == "test" else None
+            checked[split][name] = x = check_matrix(as_tensor(x, what), what, dim)
+            if len(x) != len(labels[split]):
+                raise BridgeInputError(
+                    f"{what} have {len(x)} rows for {len(labels[split])} labels; embed every row of the split."
+                )
+    return checked["train"], checked["test"], labels["train"], labels["test"]
 
 
 def stitching_matrix(
@@ -215,42 +212,31 @@ def stitching_matrix(
             ``extra["relative_native_accuracy"]`` holds each relative head on its own space.
         num_anchors / anchor_strategy / seed: how anchors are chosen among the train rows (all of them
             by default); ``farthest`` runs in the first encoder's space. ``anchor_rows`` overrides.
-        bridge_options: extra keyword arguments for :meth:`LatentBridge.fit` (ridge, scale, ...).
+        bridge_options: extra keyword arguments for :meth:`LatentBridge.fit` (ridge, output_norm, ...).
         accelerator: shard the per-row evaluation over its processes (results are identical).
         encoders: encoder name -> :class:`~hf_latent_bridge.EncoderRef` (or encoder), recorded in the bridges.
     """
-    _check_embeddings(train, test, torch.as_tensor(train_labels), torch.as_tensor(test_labels))
-    train_labels = torch.as_tensor(np.asarray(train_labels)).long()
-    test_labels = torch.as_tensor(np.asarray(test_labels)).long()
-    methods = list(dict.fromkeys(methods))
-    unknown = [m for m in methods if m not in MATRIX_METHODS]
-    if unknown or not methods:
-        raise BridgeInputError(
-            f"unknown method(s) {unknown or methods}; choose from {', '.join(MATRIX_METHODS)}."
-        )
+    train, test, train_labels, test_labels = _check_embeddings(train, test, train_labels, test_labels)
+    methods = _check_methods(methods)
     names = list(train)
     if anchor_rows is None:
-        anchor_rows = choose_anchor_rows(
-            len(train_labels),
-            num_anchors,
+        anchor_rows = select_anchors(
             anchor_strategy,
+            num_anchors,
+            num_rows=len(train_labels),
             labels=train_labels,
             embeddings=train[names[0]],
             seed=seed,
         )
     anchor_rows = torch.as_tensor(anchor_rows).long()
-    custom_head_factory, head_factory = head_factory, head_factory or default_head_factory
-    options = dict(bridge_options or {})
+    anchors = {n: train[n][anchor_rows] for n in names}
     progress = _is_main(accelerator) and show_progress is not False
-
-    heads = {}
+    heads, relative_heads, relative_test = {}, {}, {}
     for t in tqdm(names, desc="training heads", disable=not progress):
-        heads[t] = head_factory(train[t], train_labels, id2label)
-    relative = _RelativeSpaces(train, test, anchor_rows) if RELATIVE in methods else None
-    relative_heads = {}
-    if relative is not None:
-        for t in tqdm(names, desc="training relative heads", disable=not progress):
-            relative_heads[t] = relative.fit_head(t, train_labels, id2label, custom_head_factory)
+        heads[t] = (head_factory or default_head_factory)(train[t], train_labels, id2label)
+        if RELATIVE in methods:
+            relative_heads[t] = _relative_head(train[t], anchors[t], train_labels, id2label, head_factory)
+            relative_test[t] = RelativeHead.project(test[t], anchors[t])
 
     # Fit every bridge (cheap, deterministic: every process fits the same ones).
     cells: list[dict[str, Any]] = []
@@ -259,28 +245,26 @@ def stitching_matrix(
     for s, t in tqdm([(s, t) for s in names for t in names], desc="fitting bridges", disable=not progress):
         for method in [NATIVE] if s == t else methods:
             cell: dict[str, Any] = {"source": s, "target": t, "method": method}
+            scorer = None
             if method == NATIVE:
                 scorer = _Scorer(lambda rows, t=t: test[t][rows], heads[t], test[t])
             elif method == RELATIVE:
                 cell["space"] = "relative"
                 scorer = _Scorer(
-                    lambda rows, s=s: relative.project(s, rows),  # type: ignore[union-attr]
-                    relative_heads[t].head,
-                    relative.test[t],  # type: ignore[union-attr]
+                    lambda rows, s=s: relative_test[s][rows], relative_heads[t].head, relative_test[t]
                 )
             elif method == "identity" and train[s].shape[1] != train[t].shape[1]:
                 cell["note"] = f"dimensions differ ({train[s].shape[1]} vs {train[t].shape[1]})"
-                scorer = None
             else:
                 started = time.perf_counter()
                 bridge = LatentBridge.fit(
-                    train[s][anchor_rows],
-                    train[t][anchor_rows],
+                    anchors[s],
+                    anchors[t],
                     method,
                     seed=seed,
                     source_encoder=(encoders or {}).get(s),
                     target_encoder=(encoders or {}).get(t),
-                    **options,
+                    **dict(bridge_options or {}),
                 )
                 cell["seconds"] = round(time.perf_counter() - started, 4)
                 if bridge.config.ridge_selected is not None:
@@ -299,8 +283,9 @@ def stitching_matrix(
             bank = banks.setdefault(id(scorer.reference), _unit64(scorer.reference))
             translated = scorer.translate(rows)
             predicted = head_predict(scorer.head, translated)
-            reference = scorer.reference[rows]
-            columns.append(row_outcomes(translated, reference, predicted, test_labels[rows], bank, rows))
+            columns.append(
+                row_outcomes(translated, scorer.reference[rows], predicted, test_labels[rows], bank, rows)
+            )
         return torch.cat(columns, dim=1)
 
     outcomes, gathered = sharded_map(
@@ -317,11 +302,9 @@ def stitching_matrix(
         for m in METRICS:
             c.setdefault(m, None)
     extra: dict[str, Any] = {}
-    if relative is not None:
-        # the relative head on its own space's test rows: what the baseline keeps of the native accuracy
+    if relative_heads:  # each relative head on its own space: what the baseline keeps of the native accuracy
         extra["relative_native_accuracy"] = {
-            t: float((head_predict(relative_heads[t].head, relative.test[t]) == test_labels).double().mean())
-            for t in names
+            t: accuracy(head_predict(relative_heads[t].head, relative_test[t]), test_labels) for t in names
         }
     return StitchingMatrix(
         encoders=names,
@@ -351,28 +334,64 @@ class _Scorer:
     reference: torch.Tensor  # (n_test, d) in the space ``translate`` maps into
 
 
-class _RelativeSpaces:
-    """Every encoder's train and test rows as cosines to its own anchors (the relative baseline's space)."""
+def _relative_head(
+    embeddings: torch.Tensor,
+    anchors: torch.Tensor,
+    labels: torch.Tensor,
+    id2label: Mapping[int, str] | None,
+    head_factory: HeadFactory | None,
+) -> RelativeHead:
+    """The default logistic head (:meth:`RelativeHead.fit`), or ``head_factory``'s on the cosines."""
+    if head_factory is None:
+        return RelativeHead.fit(anchors, embeddings, labels, id2label=id2label)
+    return RelativeHead(head_factory(RelativeHead.project(embeddings, anchors), labels, id2label), anchors)
 
-    def __init__(
-        self, train: Mapping[str, torch.Tensor], test: Mapping[str, torch.Tensor], anchor_rows: torch.Tensor
-    ) -> None:
-        self.anchors = {n: train[n][anchor_rows] for n in train}
-        self.train = train
-        self.test = {n: RelativeHead.project(test[n], a) for n, a in self.anchors.items()}
 
-    def project(self, name: str, rows: torch.Tensor) -> torch.Tensor:
-        return self.test[name][rows]
+def evaluate_encoders(
+    encoders: Mapping[str, Any],
+    train_inputs: Sequence[Any],
+    test_inputs: Sequence[Any],
+    train_labels: Any,
+    test_labels: Any,
+    *,
+    batch_size: int = 32,
+    cache_dir: str | os.PathLike | None = None,
+    accelerator: Accelerator | None = None,
+    show_progress: bool | None = None,
+    **matrix_options: Any,
+) -> tuple[StitchingMatrix, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Embed both splits once per encoder (sharded, cached) and compute the :func:`stitching_matrix`.
 
-    def fit_head(
-        self,
-        name: str,
-        labels: torch.Tensor,
-        id2label: Mapping[int, str] | None,
-        head_factory: HeadFactory | None,
-    ) -> RelativeHead:
-        """The default logistic head (:meth:`RelativeHead.fit`), or ``head_factory``'s on the cosines."""
-        if head_factory is None:
-            return RelativeHead.fit(self.anchors[name], self.train[name], labels, id2label=id2label)
-        features = RelativeHead.project(self.train[name], self.anchors[name])
-        return RelativeHead(head_factory(features, labels, id2label), self.anchors[name])
+    Returns the matrix and the train / test embeddings by encoder name (for curves or further use).
+    The seconds spent embedding each encoder are recorded in ``matrix.extra["embedding_seconds"]``.
+    """
+    if len(encoders) < 2:
+        raise BridgeInputError(f"a stitching matrix needs at least 2 encoders, got {len(encoders)}.")
+    train: dict[str, torch.Tensor] = {}
+    test: dict[str, torch.Tensor] = {}
+    seconds: dict[str, float] = {}
+    for name, encoder in encoders.items():
+        started = time.perf_counter()
+        for split, inputs, store in (("train", train_inputs, train), ("test", test_inputs, test)):
+            store[name] = embed_inputs(
+                encoder,
+                inputs,
+                batch_size=batch_size,
+                accelerator=accelerator,
+                cache_dir=cache_dir,
+                desc=f"embedding {split} with {name}",
+                show_progress=show_progress,
+            )
+        seconds[name] = round(time.perf_counter() - started, 3)
+    matrix = stitching_matrix(
+        train,
+        test,
+        train_labels,
+        test_labels,
+        encoders=encoders,
+        accelerator=accelerator,
+        show_progress=show_progress,
+        **matrix_options,
+    )
+    matrix.extra["embedding_seconds"] = seconds
+    return matrix, train, test

@@ -38,8 +38,7 @@ class RelativeHead:
     """
 
     def __init__(self, head: Any, anchors: torch.Tensor) -> None:
-        anchors = as_tensor(anchors, "anchors")
-        check_matrix(anchors, "anchors")
+        anchors = check_matrix(as_tensor(anchors, "anchors"), "anchors")
         if getattr(head, "input_dim", anchors.shape[0]) != anchors.shape[0]:
             raise BridgeInputError(
                 f"the head takes {head.input_dim} relative coordinates but {anchors.shape[0]} anchors were "
@@ -70,8 +69,7 @@ class RelativeHead:
         standardised features: a relative representation has k columns but rank at most d + 1, and the
         L2-penalised optimum lies in that span, so solving there gives the same head much faster.
         """
-        anchors = as_tensor(anchors, "anchors")
-        check_matrix(anchors, "anchors")
+        anchors = check_matrix(as_tensor(anchors, "anchors"), "anchors")
         features = cls.project(embeddings, anchors).to(torch.float64)
         mean, std = features.mean(0), features.std(0, correction=0)
         std = torch.where(std > 1e-12, std, torch.ones_like(std))
@@ -84,22 +82,18 @@ class RelativeHead:
         )
         weight = (fitted.weight.double() @ basis.T) / std
         bias = fitted.bias.double() - weight @ mean
-        head = ClassificationHead(
-            anchors.shape[0],
-            fitted.num_labels,
-            id2label=dict(fitted.id2label),
-            fit_report={**(fitted.fit_report or {}), "relative_rank": int(basis.shape[1])},
+        head = ClassificationHead.from_linear(
+            weight.float(),
+            bias.float(),
+            id2label=fitted.id2label,
+            fit_report={**(fitted.config.fit_report or {}), "relative_rank": int(basis.shape[1])},
         )
-        with torch.no_grad():
-            head.weight.copy_(weight.float())
-            head.bias.copy_(bias.float())
         return cls(head, anchors)
 
     def relative(self, embeddings: Any, anchors: Any = None) -> torch.Tensor:
         """``(n, k)`` cosines of ``embeddings`` to ``anchors`` (default: the training space's), centred."""
         anchors = self.anchors if anchors is None else as_tensor(anchors, "anchors")
-        check_matrix(anchors, "anchors")
-        if anchors.shape[0] != self.num_anchors:
+        if len(anchors) != self.num_anchors:
             raise BridgeInputError(
                 f"{anchors.shape[0]} anchors given but the head was trained on {self.num_anchors}; embed the "
                 "same anchor inputs, in the same order, with the encoder of these embeddings."
@@ -109,14 +103,14 @@ class RelativeHead:
     @staticmethod
     def project(embeddings: Any, anchors: Any) -> torch.Tensor:
         """``(n, k)`` float32 relative representation: cosines of centred rows to the centred anchors."""
-        x, a = as_tensor(embeddings, "embeddings"), as_tensor(anchors, "anchors")
-        check_matrix(x, "embeddings")
-        check_matrix(a, "anchors")
-        if x.shape[1] != a.shape[1]:
+        a = check_matrix(as_tensor(anchors, "anchors"), "anchors")
+        x = as_tensor(embeddings, "embeddings")
+        if x.ndim == 2 and x.shape[1] != a.shape[1]:
             raise BridgeInputError(
                 f"embeddings have dimension {x.shape[1]} but the anchors {a.shape[1]}; both must come from "
                 "the same encoder."
             )
+        x = check_matrix(x, "embeddings", a.shape[1])
         return relative_projection(x.to(torch.float64), a.to(torch.float64)).to(torch.float32)
 
     def logits(self, embeddings: Any, anchors: Any = None) -> torch.Tensor:
@@ -130,25 +124,5 @@ class RelativeHead:
         """Class ids, as :meth:`logits`."""
         return self.logits(embeddings, anchors).argmax(-1)
 
-    def on(self, anchors: Any) -> _BoundRelativeHead:
-        """This head bound to another encoder's anchors: a head on that encoder's embeddings."""
-        anchors = as_tensor(anchors, "anchors")
-        self.relative(anchors[:1], anchors)  # checks the count
-        return _BoundRelativeHead(self, anchors)
-
     def __repr__(self) -> str:
         return f"RelativeHead(num_anchors={self.num_anchors}, head={type(self.head).__name__})"
-
-
-class _BoundRelativeHead:
-    """A :class:`RelativeHead` with the anchors of the space its inputs come from."""
-
-    def __init__(self, head: RelativeHead, anchors: torch.Tensor) -> None:
-        self.relative_head = head
-        self.anchors = anchors
-
-    def logits(self, embeddings: Any) -> torch.Tensor:
-        return self.relative_head.logits(embeddings, self.anchors)
-
-    def __call__(self, embeddings: Any) -> torch.Tensor:
-        return self.logits(embeddings)

@@ -1,6 +1,5 @@
-"""The Hugging Face side: configs, the bridge, anchor spaces, heads, stitched models, the pipeline,
-and the Hub mixin and model cards they share.
-"""
+"""The Hugging Face artifacts: configs, the bridge, anchor spaces, heads, stitched models, the pipeline,
+and the save/push/load contract and model cards they share."""
 
 from __future__ import annotations
 

@@ -53,22 +53,17 @@ def head_from_classifier(model_or_path: Any, *, revision: str | None = None) -> 
             "used as a head on embeddings. Train one with ClassificationHead.fit."
         )
     config = model.config
-    id2label = {int(k): v for k, v in config.id2label.items()} if config.id2label else None
+    labels = {int(k): v for k, v in (config.id2label or {}).items()}
     modality = "image" if getattr(config, "num_channels", None) is not None else "text"
     ref = EncoderRef(str(name), revision, pooling, modality, linear.in_features) if name else None
-    head = ClassificationHead(
-        linear.in_features,
-        linear.out_features,
-        id2label=id2label if id2label and len(id2label) == linear.out_features else None,
+    return ClassificationHead.from_linear(
+        linear.weight.detach().float(),
+        None if linear.bias is None else linear.bias.detach().float(),
+        id2label=labels if len(labels) == linear.out_features else None,
         pooling=pooling,
         encoder=ref,
         fit_report={"source": f"classifier of {type(model).__name__}"},
     )
-    with torch.no_grad():
-        head.weight.copy_(linear.weight.float())
-        if linear.bias is not None:
-            head.bias.copy_(linear.bias.float())
-    return head
 
 
 def _load_classifier(model_or_path: Any, revision: str | None) -> nn.Module:

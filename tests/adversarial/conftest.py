@@ -1,9 +1,10 @@
 """What every adversarial test checks, and the small real artifacts they attack.
 
-The properties (issue 11): nothing raises anything but the package's own errors
-(:class:`~hf_latent_bridge.errors.LatentBridgeError`), nothing hangs, nothing loses or overwrites the
-user's data, nothing returns a non-finite result. The artifacts are fitted here on random anchors (and
-saved once per session); the command line and the pipeline use the tiny real models of tests/conftest.py.
+The properties (issue 11): a bad value is refused with the package's own error (a
+:class:`~hf_latent_bridge.BridgeInputError`; a :class:`~hf_latent_bridge.CheckpointError` for an artifact
+that cannot be loaded) that says what was wrong; nothing hangs; nothing loses or overwrites the user's
+data; nothing returns a non-finite result. The artifacts are fitted here on random anchors (and saved
+once per session); the command line and the pipeline use the tiny real models of tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -24,14 +25,13 @@ from typer.testing import CliRunner
 from hf_latent_bridge import (
     AnchorSet,
     AnchorSpace,
+    BridgeInputError,
     ClassificationHead,
     EncoderRef,
     LatentBridge,
     StitchedModel,
 )
 from hf_latent_bridge.cli import app
-from hf_latent_bridge.errors import LatentBridgeError
-from hf_latent_bridge.files import SIBLING_TAG
 
 SOURCE = EncoderRef("adversary/source", revision="a" * 40, pooling="mean", modality="text")
 TARGET = EncoderRef("adversary/target", revision="b" * 40, pooling="mean", modality="text")
@@ -66,7 +66,7 @@ def no_hang(seconds: float = HANG_SECONDS) -> Iterator[None]:
 
 
 def refused_or_finite(call: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run ``call``: it either raises the package's own error or returns a finite result.
+    """Run ``call``: it either raises a :class:`BridgeInputError` saying something, or returns a finite result.
 
     Returns the result, or ``None`` when it was refused. Any other exception fails the test (a raw
     ``TypeError`` from deep inside torch is exactly what the package must not let through).
@@ -74,7 +74,7 @@ def refused_or_finite(call: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         with no_hang():
             result = call(*args, **kwargs)
-    except LatentBridgeError as error:
+    except BridgeInputError as error:
         assert str(error).strip(), "an error must say what was wrong"
         return None
     assert_finite(result)
@@ -97,11 +97,6 @@ def assert_finite(result: Any) -> None:
     elif isinstance(result, (list, tuple)):
         for value in result:
             assert_finite(value)
-
-
-def debris(folder: Path) -> list[str]:
-    """Hidden siblings a write left beside ``folder`` (staging folders, moved-aside old outputs, temp files)."""
-    return sorted(p.name for p in folder.parent.iterdir() if SIBLING_TAG in p.name or ".tmp-" in p.name)
 
 
 def anchors(seed: int = 0, k: int = 30) -> tuple[torch.Tensor, torch.Tensor]:

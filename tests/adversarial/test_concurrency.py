@@ -18,7 +18,7 @@ import torch
 from transformers import pipeline
 
 from hf_latent_bridge import LatentBridge, load_encoder
-from hf_latent_bridge.errors import LatentBridgeError
+from hf_latent_bridge.errors import BridgeInputError
 from tests.adversarial.conftest import D_SOURCE, D_TARGET, anchors
 
 THREADS, CALLS_PER_THREAD = 8, 40
@@ -36,7 +36,7 @@ def outcome(call: Callable[[], Any]) -> Any:
     """A call's result, or the package error's type and message (refusals must be stable too)."""
     try:
         return call()
-    except LatentBridgeError as error:
+    except BridgeInputError as error:
         return (type(error).__name__, str(error))
 
 

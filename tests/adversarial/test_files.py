@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save_file
 
-from hf_latent_bridge import CheckpointError, LatentBridge
+from hf_latent_bridge import BridgeInputError, CheckpointError, OutputExistsError
 from hf_latent_bridge.encoding.tables import load_table
-from hf_latent_bridge.errors import DataError, OutputError
 from hf_latent_bridge.models.cards import CARD_MARKER
-from tests.adversarial.conftest import debris, no_hang
+from tests.adversarial.conftest import no_hang
 from tests.adversarial.test_configs import CLASSES, load_or_refuse
+from tests.cli.common import debris
 
 FILE_SETTINGS = settings(
     max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -150,15 +150,19 @@ SPECIAL_FILES = {
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("special", SPECIAL_FILES)
-@pytest.mark.parametrize("name", ["config.json", "model.safetensors"])
+@pytest.mark.parametrize(
+    ("name", "special"),
+    [(name, special) for name in ("config.json", "model.safetensors") for special in SPECIAL_FILES],
+)
 def test_special_files_in_place_of_an_artifacts_files_never_hang(
     kind, special, name, saved_artifacts, tmp_path
 ):
+    """Refused at once with an OSError naming the folder (ours, or transformers' own: it loads only
+    regular files), never read forever."""
     folder = copy_of(kind, saved_artifacts, tmp_path)
     (folder / name).unlink()
     SPECIAL_FILES[special](folder / name)
-    with no_hang(), pytest.raises(CheckpointError):
+    with no_hang(), pytest.raises(OSError, match=str(folder)):
         CLASSES[kind].from_pretrained(folder)
 
 
@@ -186,7 +190,7 @@ def test_a_bad_json_line_is_named_by_file_and_line(line, bad, tmp_path_factory):
     try:
         with no_hang():
             dataset = load_table(str(path))
-    except DataError as error:
+    except BridgeInputError as error:
         message = str(error)
         assert "rows.jsonl" in message
         if "not JSON" in message or "not an object" in message:
@@ -217,7 +221,7 @@ def test_empty_and_malformed_data_files_name_the_file(name, content, fragment, t
     try:
         with no_hang():
             dataset = load_table(str(path))
-    except DataError as error:
+    except BridgeInputError as error:
         assert any(part in str(error) for part in fragment.split("|")), str(error)
         return
     assert len(dataset) > 0
@@ -257,6 +261,8 @@ def test_saving_into_any_folder_never_loses_a_users_file(
     """Whatever the folder holds (a previous save, the user's own files, some named like the package's),
     a save keeps every user file the package did not write byte for byte, or refuses and changes
     nothing; replacing one of them needs overwrite=True."""
+    # The one known exception is pinned below; drop this assume when that test passes.
+    assume(not (previous_save and "modeling_latent_bridge.py" in mine and not remote_code and not overwrite))
     model = artifacts[kind]
     folder = tmp_path_factory.mktemp("save") / "out"
     if previous_save:
@@ -274,7 +280,7 @@ def test_saving_into_any_folder_never_loses_a_users_file(
     try:
         with no_hang():
             model.save_pretrained(folder, remote_code=remote_code and kind == "bridge", overwrite=overwrite)
-    except OutputError:
+    except OutputExistsError:
         assert snapshot(folder) == before and debris(folder) == []
         assert not overwrite
         return
@@ -291,25 +297,11 @@ def test_saving_into_any_folder_never_loses_a_users_file(
         assert CARD_MARKER in (folder / "README.md").read_text()
 
 
-def test_predict_never_replaces_an_existing_file_without_overwrite(tmp_path):
-    from typer.testing import CliRunner
-
-    from hf_latent_bridge.cli import app
-
-    inputs, output = tmp_path / "in.txt", tmp_path / "precious.jsonl"
-    inputs.write_text("hello\n")
-    output.write_text("my results\n")
-    result = CliRunner().invoke(app, ["predict", str(tmp_path / "no-model"), str(inputs), "-o", str(output)])
-    assert result.exit_code != 0 and "--overwrite" in result.stderr
-    assert output.read_text() == "my results\n" and sorted(p.name for p in tmp_path.iterdir()) == [
-        "in.txt",
-        "precious.jsonl",
-    ]
-
-
-def test_a_bridge_never_saves_over_a_file_it_did_not_write(tmp_path):
-    target = tmp_path / "a-file"
-    target.write_text("mine")
-    with pytest.raises(OutputError, match="existing file"):
-        LatentBridge.fit(torch.randn(10, 3), torch.randn(10, 3)).save_pretrained(target)
-    assert target.read_text() == "mine"
+def test_a_users_modeling_file_beside_a_save_without_remote_code_is_kept(artifacts, tmp_path):
+    """Found by the property above: the previous save wrote no modeling code (its config has no auto_map),
+    so a modeling_latent_bridge.py in the folder is the user's; the next save deletes it."""
+    folder = tmp_path / "out"
+    artifacts["bridge"].save_pretrained(folder)
+    (folder / "modeling_latent_bridge.py").write_text("# my own code\n")
+    artifacts["bridge"].save_pretrained(folder)
+    assert (folder / "modeling_latent_bridge.py").read_text() == "# my own code\n"

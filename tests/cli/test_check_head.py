@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
+import datasets
 import pytest
 import torch
 
-from hf_latent_bridge.core.scale_invariance import check_scale_invariance
+from hf_latent_bridge.core.scale_invariance import check_head
 from hf_latent_bridge.encoding import load_encoder
 from hf_latent_bridge.models.head import ClassificationHead
-from tests.cli.test_cli import assert_clean_failure, run
+from tests.cli.common import assert_one_line_failure, run
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def head_dir(tmp_path_factory, tiny_bert_path, topics):
     return folder
 
 
-def test_check_head_on_a_saved_head_matches_the_library(
+def test_check_head_reports_what_the_library_measures(
     tmp_path, head_dir, topics_file, tiny_bert_path, topics
 ):
     out = tmp_path / "report"
@@ -39,40 +40,43 @@ def test_check_head_on_a_saved_head_matches_the_library(
         "check-head", head_dir, "-d", topics_file, "--label-column", "topic", "-o", out, "--limit", 120
     )
     assert result.exit_code == 0, result.stderr
-    assert "### About the mean" in result.output and "**Verdict:**" in result.output
+    assert "### About the mean" in result.stdout and "About the origin" in result.stdout
+    assert "**Verdict:**" in result.stdout
+    assert {p.name for p in out.iterdir()} == {
+        "scale_invariance.json",
+        "scale_invariance.md",
+        "scale_invariance.png",
+    }
     payload = json.loads((out / "scale_invariance.json").read_text())
-    assert payload["encoder"]["name_or_path"] == tiny_bert_path
-    assert payload["reports"]["mean"]["num_samples"] == 120
-    assert (out / "scale_invariance.png").is_file() and (out / "scale_invariance.md").is_file()
-    # the same numbers by hand: the same seeded sample, embedded and checked by the library
-    import datasets
-
+    assert payload["encoder"]["name_or_path"] == tiny_bert_path and payload["head"] == str(head_dir)
+    # the same seeded sample, embedded and checked by the library
     table = datasets.load_dataset("json", data_files=str(topics_file), split="train").shuffle(seed=0)
     table = table.select(range(120))
-    _, _, names = topics
     embeddings = load_encoder(tiny_bert_path).embed(list(table["text"]))
-    labels = [names.index(t) for t in table["topic"]]
-    expected = check_scale_invariance(ClassificationHead.from_pretrained(head_dir), embeddings, labels)
-    got = payload["reports"]["mean"]
-    assert got["accuracy"] == pytest.approx(expected.accuracy)
-    assert [t["agreement"] for t in got["trials"]] == pytest.approx([t.agreement for t in expected.trials])
+    labels = [topics[2].index(t) for t in table["topic"]]
+    head = ClassificationHead.from_pretrained(head_dir)
+    for centre in ("mean", "origin"):
+        expected, got = check_head(head, embeddings, labels, centre=centre), payload["reports"][centre]
+        assert got["num_samples"] == 120 and got["accuracy"] == pytest.approx(expected.accuracy)
+        assert [t["agreement"] for t in got["trials"]] == pytest.approx(
+            [t.agreement for t in expected.trials]
+        )
 
 
-def test_check_head_on_a_transformers_classifier_uses_its_own_base_model(
-    tmp_path, tiny_bert_path, topics_file
-):
+def test_a_transformers_classifier_is_checked_on_its_own_base_model(tmp_path, tiny_bert_path, topics_file):
     """A BertForSequenceClassification: its linear classifier on the pooled output is the head."""
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     torch.manual_seed(0)
-    config = BertConfig.from_pretrained(tiny_bert_path, num_labels=3)
     folder = tmp_path / "classifier"
-    BertForSequenceClassification(config).eval().save_pretrained(folder)
+    BertForSequenceClassification(
+        BertConfig.from_pretrained(tiny_bert_path, num_labels=3)
+    ).eval().save_pretrained(folder)
     AutoTokenizer.from_pretrained(tiny_bert_path).save_pretrained(folder)
     result = run("check-head", folder, "-d", topics_file, "--no-labels", "--limit", 60, "--centre", "mean")
     assert result.exit_code == 0, result.stderr
-    assert "### About the mean" in result.output and "About the origin" not in result.output
-    assert "| accuracy |" in result.output and "| n/a |" in result.output  # no labels: agreement only
+    assert "### About the mean" in result.stdout and "About the origin" not in result.stdout
+    assert "| accuracy |" in result.stdout and "| n/a |" in result.stdout  # no labels: agreement only
 
 
 def test_strict_exits_2_for_a_head_that_is_not_safe_behind_irp(
@@ -89,28 +93,29 @@ def test_strict_exits_2_for_a_head_that_is_not_safe_behind_irp(
     args = ("check-head", tmp_path / "biased", "-d", topics_file, "--label-column", "topic", "--limit", 80)
     assert run(*args).exit_code == 0
     result = run(*args, "--strict")
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 2 and "**Verdict:**" in result.stdout, result.stderr
 
 
 @pytest.mark.parametrize(
     ("args", "fragments"),
     [
-        (("--centre", "median"), ("--centre must be",)),
-        (("--label-column", "nope"), ("column 'nope'",)),
-        (("--label-column", "text"), ("is not one of the head's classes", "--no-labels")),
-        (("--batch-size", "0"), ("--batch-size",)),
+        (["--label-column", "nope"], ["column 'nope'"]),
+        (["--label-column", "text"], ["is not one of the head's classes", "--no-labels"]),
+        (["--encoder", "{bert48}"], ["gives 48-dimensional embeddings but the head takes 32", "--encoder"]),
+        (["--bare"], ["records no encoder", "--encoder"]),
+        (["--head", "missing"], ["missing is neither a folder", "ClassificationHead folder"]),
     ],
+    ids=lambda v: v[0] if isinstance(v, list) else None,
 )
-def test_check_head_bad_arguments(head_dir, topics_file, args, fragments):
-    assert_clean_failure(run("check-head", head_dir, "-d", topics_file, *args), *fragments)
-
-
-def test_a_head_without_a_recorded_encoder_needs_one(tmp_path, topics_file):
-    ClassificationHead(32, 3).save_pretrained(tmp_path / "bare")
-    result = run("check-head", tmp_path / "bare", "-d", topics_file, "--no-labels")
-    assert_clean_failure(result, "records no encoder", "--encoder")
-
-
-def test_check_head_has_help():
-    result = run("check-head", "--help")
-    assert result.exit_code == 0 and "--strict" in result.output and "--centre" in result.output
+def test_check_head_refusals(args, fragments, tmp_path, head_dir, topics_file, tiny_bert48_path):
+    head = head_dir
+    if args == ["--bare"]:
+        head, args = tmp_path / "bare", []
+        ClassificationHead.from_linear(torch.randn(3, 32)).save_pretrained(head)
+    elif args[0] == "--head":
+        head, args = tmp_path / args[1], []
+    args = [a.format(bert48=tiny_bert48_path) for a in args]
+    out = tmp_path / "report"
+    result = run("check-head", head, "-d", topics_file, "-o", out, "--label-column", "topic", *args)
+    assert_one_line_failure(result, *fragments)
+    assert not out.exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hf_latent_bridge.core.alignment import DIRECT_METHODS, IrpProblem, fit_irp
+from hf_latent_bridge.core.alignment import DIRECT_METHODS, IrpProblem
 from hf_latent_bridge.core.projection import (
     anchor_spectrum,
     gram_eigh,
@@ -80,7 +80,7 @@ def test_a_source_feature_constant_on_the_anchors_does_not_leak(method, rng):
 @pytest.mark.parametrize("whitening", [None, 1.0])
 def test_irp_reproduces_a_constant_target_feature(whitening, rng):
     x, y = with_constant_feature(rng, 0.0)
-    out = fit_irp(x, y, 0.5, whitening_strength=whitening).apply(torch.randn(40, 8, dtype=F64, generator=rng))
+    out = IrpProblem.prepare(x, y, whitening).map(0.5).apply(torch.randn(40, 8, dtype=F64, generator=rng))
     assert out[:, 7].abs().max() < 1e-12
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hf_latent_bridge.core.alignment import fit_irp
+from hf_latent_bridge.core.alignment import IrpProblem
 from hf_latent_bridge.core.projection import (
     anchor_spectrum,
     inverse_relative_projection,
@@ -80,7 +80,7 @@ def test_irp_recovers_rotation_scale_and_shift_in_any_dimension(d_x, d_y, rng):
     q = orthogonal(d_y, rng)
     shift = torch.randn(d_y, dtype=F64, generator=rng)
     y = 3.0 * torch.nn.functional.pad(x, (0, d_y - d_x)) @ q + shift
-    translation = fit_irp(x[:k], y[:k], relative_ridge=0.0, scale="none")
+    translation = IrpProblem.prepare(x[:k], y[:k]).map(0.0, "none")
     out = translation.apply(x[k:]) - translation.target_mean
     torch.testing.assert_close(out, unit(y[k:] - translation.target_mean), rtol=0, atol=1e-6)
 
@@ -122,6 +122,6 @@ def test_whitened_irp_still_recovers_isometries(rng):
     x = torch.randn(90, 8, dtype=F64, generator=rng) * torch.linspace(0.2, 3.0, 8, dtype=F64)
     q = orthogonal(8, rng)
     y = 0.5 * x @ q - 2.0
-    translation = fit_irp(x[:70], y[:70], relative_ridge=0.0, scale="none", whitening_strength=1.0)
+    translation = IrpProblem.prepare(x[:70], y[:70], 1.0).map(0.0, "none")
     out = translation.apply(x[70:]) - translation.target_mean
     torch.testing.assert_close(out, unit(y[70:] - translation.target_mean), rtol=0, atol=1e-6)

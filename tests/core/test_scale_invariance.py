@@ -9,9 +9,7 @@ from sklearn.linear_model import LogisticRegression
 
 from hf_latent_bridge.core.scale_invariance import (
     DEFAULT_FACTORS,
-    check_scale_invariance,
-    equalize_norms,
-    quick_scale_check,
+    check_head,
 )
 from hf_latent_bridge.errors import BridgeInputError
 
@@ -46,7 +44,7 @@ def centred_head(x: torch.Tensor, labels: torch.Tensor) -> Linear:
 
 def test_a_head_with_equal_logits_at_the_centre_is_exactly_invariant(data):
     x, labels = data
-    report = check_scale_invariance(centred_head(x, labels), x, labels)
+    report = check_head(centred_head(x, labels), x, labels)
     assert report.centre == "mean" and report.num_samples == 600 and report.num_classes == 3
     assert report.invariant and report.fully_invariant and report.irp_safe
     assert report.verdict.startswith("scale-invariant about the mean over 0.1-10x")
@@ -63,7 +61,7 @@ def test_a_head_with_equal_logits_at_the_centre_is_exactly_invariant(data):
 def test_the_same_head_is_not_invariant_about_the_origin(data):
     """Scaling raw embeddings moves them along the mean direction: the centre of the check matters."""
     x, labels = data
-    report = check_scale_invariance(centred_head(x, labels), x, labels, centre="origin")
+    report = check_head(centred_head(x, labels), x, labels, centre="origin")
     assert report.centre == "origin"
     assert not report.invariant and not report.fully_invariant
     x01 = next(t for t in report.trials if t.name == "x0.1")
@@ -78,7 +76,7 @@ def test_a_bias_that_does_not_cancel_fails_at_small_factors_only(data):
     scores = head(x).sort(dim=1).values
     shift = float((scores[:, -1] - scores[:, -2]).median())  # a typical margin
     biased = Linear(head.weight, head.bias + torch.tensor([shift, 0.0, 0.0], dtype=torch.float64))
-    report = check_scale_invariance(biased, x, labels)
+    report = check_head(biased, x, labels)
     by_name = {t.name: t for t in report.trials}
     assert by_name["x0.1"].agreement < 0.9 and not by_name["x0.1"].passed
     assert by_name["x10"].agreement > by_name["x0.1"].agreement
@@ -89,9 +87,10 @@ def test_equalising_norms_is_harmless_when_norms_are_already_equal(data):
     x, labels = data
     head = centred_head(x, labels)
     biased = Linear(head.weight, head.bias + torch.tensor([3.0, 0.0, 0.0], dtype=torch.float64))
-    equal = equalize_norms(x, x.mean(0), 4.0)
+    centred = x - x.mean(0)
+    equal = x.mean(0) + 4.0 * centred / torch.linalg.vector_norm(centred, dim=1, keepdim=True)
     assert torch.linalg.vector_norm(equal - x.mean(0), dim=1) == pytest.approx(torch.full((600,), 4.0))
-    report = check_scale_invariance(biased, equal, labels, centre=x.mean(0), factors=(), random_ranges=())
+    report = check_head(biased, equal, labels, centre=x.mean(0), factors=(), random_ranges=())
     (trial,) = report.trials
     assert trial.kind == "equalize" and trial.norm == pytest.approx(4.0)
     assert trial.factor_low == pytest.approx(1.0) and trial.factor_high == pytest.approx(1.0)
@@ -105,12 +104,12 @@ def test_logits_predict_proba_and_callables_agree():
     x = g.normal(size=(300, 8)) + 3.0
     y = np.arange(300) % 4
     model = LogisticRegression(max_iter=500).fit(x, y)
-    by_logits = check_scale_invariance(model, x, y)  # decision_function
+    by_logits = check_head(model, x, y)  # decision_function
 
     class Proba:
         predict_proba = staticmethod(model.predict_proba)
 
-    by_proba = check_scale_invariance(Proba(), x, y)
+    by_proba = check_head(Proba(), x, y)
     for a, b in zip(by_logits.trials, by_proba.trials, strict=True):
         assert a.agreement == b.agreement and a.accuracy == b.accuracy
         assert a.margin_ratio == pytest.approx(b.margin_ratio, rel=1e-6)
@@ -120,23 +119,15 @@ def test_a_torch_mlp_runs_in_batches_without_gradients(data):
     x, labels = data
     torch.manual_seed(0)
     mlp = torch.nn.Sequential(torch.nn.Linear(16, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).double()
-    whole = check_scale_invariance(mlp, x, labels, batch_size=4096)
-    batched = check_scale_invariance(mlp, x, labels, batch_size=37)
+    whole = check_head(mlp, x, labels, batch_size=4096)
+    batched = check_head(mlp, x, labels, batch_size=37)
     assert [t.agreement for t in whole.trials] == [t.agreement for t in batched.trials]
-
-
-def test_quick_check_uses_few_rows_and_only_the_restore_step(data):
-    x, labels = data
-    head = centred_head(x, labels)
-    report = quick_scale_check(head, x, x.mean(0), 3.0, max_rows=100)
-    assert report.num_samples == 100 and report.centre == "target anchors' mean"
-    assert [t.kind for t in report.trials] == ["equalize"] and report.irp_safe
 
 
 @pytest.mark.parametrize(
     ("options", "match"),
     [
-        ({"labels": torch.zeros(5)}, "one class id per embedding row"),
+        ({"labels": torch.zeros(5)}, "pass one per row"),
         ({"factors": (0.0,)}, "finite numbers > 0"),
         ({"random_ranges": ((2.0, 1.0),)}, "0 < low < high"),
         ({"centre": "median"}, "centre must be"),
@@ -148,12 +139,12 @@ def test_quick_check_uses_few_rows_and_only_the_restore_step(data):
 def test_bad_options_are_refused(data, options, match):
     x, labels = data
     with pytest.raises(BridgeInputError, match=match):
-        check_scale_invariance(centred_head(x, labels), x, **options)
+        check_head(centred_head(x, labels), x, **options)
 
 
 def test_a_head_returning_the_wrong_shape_is_refused(data):
     x, _ = data
     with pytest.raises(BridgeInputError, match="num_classes"):
-        check_scale_invariance(lambda e: e[:, 0], x)
+        check_head(lambda e: e[:, 0], x)
     with pytest.raises(BridgeInputError, match="callable"):
-        check_scale_invariance(object(), x)
+        check_head(object(), x)

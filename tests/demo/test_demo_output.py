@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from hf_latent_bridge import OutputExistsError
 from hf_latent_bridge.demo.run import MARKER, _written_by_the_demo, run_demo
-from hf_latent_bridge.errors import OutputError
 
 
 def test_a_folder_with_the_users_files_is_refused_without_overwrite(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(OutputError, match="not empty; pass --overwrite"):
+    with pytest.raises(OutputExistsError, match=r"is not empty; pass overwrite \(--overwrite\)"):
         run_demo(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 

@@ -1,8 +1,10 @@
-"""Inputs shared by the encoding tests: texts of very different lengths, and random images."""
+"""Inputs shared by the encoding tests (texts of very different lengths, random images), and a counter of
+the forward passes a real model makes."""
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 TEXTS = [
     "Which team won the cup?",
@@ -24,3 +26,15 @@ MANY_TEXTS = [
 def random_images(n: int, seed: int = 0, size: int = 32) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     return [rng.integers(0, 256, size=(size, size, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def forward_shapes(module: torch.nn.Module) -> list[tuple[int, ...]]:
+    """The shape of the first input of every forward pass ``module`` makes from now on (a hook on it)."""
+    shapes: list[tuple[int, ...]] = []
+
+    def record(_module, args, kwargs, _out) -> None:
+        first = next(iter(kwargs.values())) if kwargs else args[0]
+        shapes.append(tuple(first.shape))
+
+    module.register_forward_hook(record, with_kwargs=True)
+    return shapes

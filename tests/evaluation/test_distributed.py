@@ -1,10 +1,10 @@
 """Two CPU processes (torchrun or accelerate launch) give exactly the single-process stitching matrix.
 
 `hf-latent-bridge eval` shards embedding and evaluation with accelerate and gathers with
-`gather_for_metrics`; here it runs as one process, then under
-`python -m torch.distributed.run --standalone --nproc_per_node 2` and under
-`accelerate launch --multi_gpu --num_processes 2`, on real ChatterBot utterances with two
-tiny BERT encoders. Sizes are chosen so that the last step of both the embedding and the evaluation
+`gather_for_metrics`; here it runs in the test process, then under
+`python -m torch.distributed.run --standalone --nproc_per_node 2` (and, with ``-m slow``, under the other
+documented launcher, `accelerate launch --multi_gpu --num_processes 2`), on real ChatterBot utterances with
+two tiny BERT encoders. Sizes are chosen so that the last step of both the embedding and the evaluation
 loaders is padded by accelerate (odd numbers of chunks).
 """
 
@@ -19,35 +19,30 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from typer.testing import CliRunner
 
+from hf_latent_bridge.cli import app
 from hf_latent_bridge.encoding import load_encoder
 from hf_latent_bridge.encoding.tables import labelled_splits
-from tests.conftest import save_tiny_bert, write_topics_jsonl
 
 
-@pytest.fixture(scope="module")
-def topics_jsonl(tmp_path_factory) -> Path:
-    return write_topics_jsonl(tmp_path_factory.mktemp("dist-data") / "topics.jsonl", every=4)
-
-
-@pytest.fixture(scope="module")
-def second_encoder(tiny_models_dir) -> str:
-    return save_tiny_bert(tiny_models_dir / "tiny-bert-40-dist", hidden_size=40, seed=2)
-
-
-def _eval(launcher: list[str], out: Path, data: Path, a: str, b: str) -> dict:
-    """Run ``eval`` with an embedding cache of its own in ``out``'s parent, ``cache``."""
-    command = [
-        *launcher, "-m", "hf_latent_bridge.cli", "eval", f"a={a}", f"b={b}",
-        "-d", str(data), "--label-column", "topic", "-o", str(out),
-        "--methods", "procrustes,irp", "--batch-size", "16", "--chunk-size", "20",
+def _eval(launcher: list[str] | None, out: Path, data: Path, a: str, b: str) -> dict:
+    """Run ``eval`` (in this process without a launcher) with an embedding cache of its own beside ``out``."""
+    args = [
+        "eval", f"a={a}", f"b={b}", "-d", str(data), "--label-column", "topic", "-o", str(out),
+        "--methods", "procrustes,irp", "--batch-size", "14", "--chunk-size", "20",
         "--cache-dir", str(out.parent / "cache"),
     ]  # fmt: skip
-    # no thread pinning: the single process uses torch's default threads, torchrun's workers one each
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
-    env.pop("OMP_NUM_THREADS", None)
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
+    if launcher is None:
+        done = CliRunner().invoke(app, args)
+        assert done.exit_code == 0, done.output
+    else:
+        # no thread pinning: torchrun's workers take one thread each, whatever this process uses
+        env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+        env.pop("OMP_NUM_THREADS", None)
+        command = [sys.executable, *launcher, "-m", "hf_latent_bridge.cli", *args]
+        ran = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False)
+        assert ran.returncode == 0, ran.stderr[-3000:]
     return json.loads((out / "stitching_matrix.json").read_text())
 
 
@@ -60,12 +55,9 @@ def _metrics(matrix: dict) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def single_process(tmp_path_factory, topics_jsonl, tiny_bert_path, second_encoder) -> dict:
+def single_process(tmp_path_factory, topics_file, tiny_bert_path, tiny_bert48_path) -> dict:
     out = tmp_path_factory.mktemp("one-process") / "out"
-    return {
-        **_eval([sys.executable], out, topics_jsonl, tiny_bert_path, second_encoder),
-        "cache": out.parent / "cache",
-    }
+    return {**_eval(None, out, topics_file, tiny_bert_path, tiny_bert48_path), "cache": out.parent / "cache"}
 
 
 LAUNCHERS = {
@@ -75,14 +67,13 @@ LAUNCHERS = {
 }
 
 
-@pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
+@pytest.mark.parametrize("launcher", ["torchrun", pytest.param("accelerate-launch", marks=pytest.mark.slow)])
 def test_two_processes_equal_one_process_exactly(
-    launcher, tmp_path, single_process, topics_jsonl, tiny_bert_path, second_encoder
+    launcher, tmp_path, single_process, topics_file, tiny_bert_path, tiny_bert48_path
 ):
-    rows = len(topics_jsonl.read_text().splitlines())
+    rows = len(topics_file.read_text().splitlines())
     single = single_process
-    command = [sys.executable, *LAUNCHERS[launcher]]
-    double = _eval(command, tmp_path / "two", topics_jsonl, tiny_bert_path, second_encoder)
+    double = _eval(LAUNCHERS[launcher], tmp_path / "two", topics_file, tiny_bert_path, tiny_bert48_path)
 
     assert single["num_processes"] == 1 and double["num_processes"] == 2
     # every test row was gathered exactly once (the padding of the last step is dropped)
@@ -90,11 +81,11 @@ def test_two_processes_equal_one_process_exactly(
     assert double["num_test"] + double["num_train"] == rows
     # odd numbers of chunks: the last step of the evaluation loader and of an embedding loader is padded
     assert -(-double["num_test"] // 20) % 2 == 1
-    splits = labelled_splits(str(topics_jsonl), column="text", label_column="topic", test_size=0.3)
+    splits = labelled_splits(str(topics_file), column="text", label_column="topic", test_size=0.3)
     train, test = splits.train, splits.test
     assert (len(train), len(test)) == (double["num_train"], double["num_test"])
-    # the train split's embedding batches (token-balanced, 16 at most) are odd in number too
-    assert len(load_encoder(tiny_bert_path).batches(list(train["text"]), 16)) % 2 == 1
+    # the train split's embedding batches (token-balanced, 14 at most) are odd in number too
+    assert len(load_encoder(tiny_bert_path).batches(list(train["text"]), 14)) % 2 == 1
     # bit-for-bit the same embeddings (one cache file per encoder and split, written by the main
     # process only, under the same keys) and the same metrics in every cell, not merely close
     one, two = _cached_embeddings(single["cache"]), _cached_embeddings(tmp_path / "cache")

@@ -7,7 +7,7 @@ Parallel anchors are (image, caption) pairs whose caption describes the image's 
   identical, so classifying the anchor captions again would be trivial; the texts classified here are
   new descriptions written for this test (wording that appears in no anchor caption).
 
-Run with ``python -m pytest tests/test_cross_modal.py -m slow -s`` to see the figures.
+Run with ``python -m pytest tests/integration/test_cross_modal.py -m slow -s`` to see the figures.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def test_fashion_mnist_text_image_stitching(tmp_path):
     folder = tmp_path / "lite0-to-minilm"
     StitchedModel.from_parts(image_to_text, text_head, source_encoder=vision).save_pretrained(folder)
     clf_images = pipeline("stitched-classification", model=str(folder), source_encoder=vision)
-    predicted = [r[0]["label"] for r in clf_images(test_images, batch_size=64)]
+    predicted = [r[0]["label"] for r in clf_images(list(test_images), batch_size=64)]  # a list is a batch
     image_accuracy = float(
         np.mean([p == FASHION_MNIST_CLASSES[y] for p, y in zip(predicted, test_labels, strict=True)])
     )
@@ -89,8 +89,8 @@ def test_fashion_mnist_text_image_stitching(tmp_path):
     image_head = ClassificationHead.fit(anchor_images, labels, id2label=list(FASHION_MNIST_CLASSES))
     folder = tmp_path / "minilm-to-lite0"
     StitchedModel.from_parts(text_to_image, image_head).save_pretrained(folder)
-    # The model records MiniLM by its Hub id; loading finds this machine's copy (noted when it was loaded).
-    clf_text = pipeline("stitched-classification", model=str(folder))
+    # The model records MiniLM by its Hub id (unreachable here): this machine's copy is attached.
+    clf_text = pipeline("stitched-classification", model=str(folder), source_encoder=text)
     texts = [d for c in sorted(NEW_DESCRIPTIONS) for d in NEW_DESCRIPTIONS[c]]
     text_labels = [c for c in sorted(NEW_DESCRIPTIONS) for _ in NEW_DESCRIPTIONS[c]]
     text_pred = [r[0]["label"] for r in clf_text(texts)]

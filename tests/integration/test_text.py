@@ -1,6 +1,6 @@
 """Slow: MiniLM -> mpnet topic classification on the chatterbot corpus, through pipeline("stitched-classification").
 
-Run with ``python -m pytest tests/test_integration_text.py -m slow -s`` to see the figures.
+Run with ``python -m pytest tests/integration/test_text.py -m slow -s`` to see the figures.
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ def test_minilm_to_mpnet_topics_through_the_pipeline(tmp_path):
     by_hand = float((by_hand_pred == y_test).mean())
 
     StitchedModel.from_parts(bridge, head).save_pretrained(tmp_path / "minilm-to-mpnet")
-    # The model records MiniLM by its Hub id; loading finds this machine's copy (noted when it was loaded).
-    clf = pipeline("stitched-classification", model=str(tmp_path / "minilm-to-mpnet"))
+    # The model records MiniLM by its Hub id (unreachable here): this machine's copy is attached.
+    assert bridge.config.source.name_or_path == "sentence-transformers/all-MiniLM-L6-v2"
+    clf = pipeline("stitched-classification", model=str(tmp_path / "minilm-to-mpnet"), source_encoder=source)
     results = clf(list(test["text"]), batch_size=64)
     label2id = head.label2id
     pipe_pred = np.array([label2id[r[0]["label"]] for r in results])

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
 
-from hf_latent_bridge import BridgeInputError, CheckpointError, LatentBridge
+from hf_latent_bridge import BridgeInputError, LatentBridge
 from hf_latent_bridge.core.anchors import select_anchors
 
 
@@ -18,18 +15,12 @@ def anchors(rng):
     return torch.randn(40, 6, generator=rng), torch.randn(40, 8, generator=rng)
 
 
-@pytest.fixture
-def saved(tmp_path, anchors):
-    LatentBridge.fit(*anchors).save_pretrained(tmp_path)
-    return tmp_path
-
-
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
 @pytest.mark.parametrize("side", [0, 1])
 def test_non_finite_anchors(anchors, bad, side):
     pair = [a.clone() for a in anchors]
     pair[side][3, 2] = bad
-    with pytest.raises(BridgeInputError, match=r"NaN or Inf.*rows: \[3\].*drop or repair"):
+    with pytest.raises(BridgeInputError, match=r"NaN or Inf \(rows \[3\]\).*drop or repair"):
         LatentBridge.fit(*pair)
 
 
@@ -72,13 +63,6 @@ def test_fewer_than_two_anchors():
         LatentBridge.fit(torch.randn(1, 4), torch.randn(1, 4))
 
 
-def test_zero_norm_rows_after_centring(anchors):
-    x = anchors[0].clone()
-    x[7] = torch.cat([x[:7], x[8:]]).mean(0)  # the mean of the others is the mean of all
-    with pytest.raises(BridgeInputError, match="zero norm after centring.*7"):
-        LatentBridge.fit(x, anchors[1])
-
-
 def test_fewer_anchors_than_target_dimension_warns(rng):
     with pytest.warns(UserWarning, match="confined to the span.*at least 9 anchors"):
         LatentBridge.fit(torch.randn(5, 4, generator=rng), torch.randn(5, 8, generator=rng))
@@ -87,17 +71,17 @@ def test_fewer_anchors_than_target_dimension_warns(rng):
 @pytest.mark.parametrize(
     "options, message",
     [
-        ({"method": "cca"}, "unknown method 'cca'"),
+        ({"method": "cca"}, "method must be 'irp' or"),
         ({"ridge": -1.0}, "ridge must be"),
         ({"ridge": "lots"}, "ridge must be"),
-        ({"scale": "max"}, "scale must be"),
+        ({"output_norm": "max"}, "output_norm must be"),
         ({"whitening": -1.0}, "whitening"),
         ({"ridge": float("inf")}, "ridge must be"),
         ({"ridge": None}, "ridge must be"),
-        ({"scale": float("inf")}, "scale must be"),
+        ({"output_norm": float("inf")}, "output_norm must be"),
         ({"whitening": float("inf")}, "whitening"),
         ({"ensemble": 0}, "ensemble must be"),
-        ({"ensemble": 2**31}, "ensemble must be at most"),
+        ({"ensemble": 2**31}, "ensemble must be an integer >= 1 and <= 1024"),
         ({"ensemble": 2.5}, "ensemble must be"),
         ({"ensemble": 2, "ensemble_fraction": 1.5}, "ensemble_fraction"),
     ],
@@ -110,63 +94,18 @@ def test_bad_options(anchors, options, message):
 def test_numpy_and_torch_scalars_are_options_like_python_numbers(anchors):
     import numpy as np
 
-    bridge = LatentBridge.fit(*anchors, ridge=np.float32(0.5), scale=torch.tensor(2.0), ensemble=np.int64(1))
+    bridge = LatentBridge.fit(
+        *anchors, ridge=np.float32(0.5), output_norm=torch.tensor(2.0), ensemble=np.int64(1)
+    )
     assert bridge.config.ridge == 0.5 and type(bridge.config.ridge) is float
-    assert bridge.config.scale == 2.0 and bridge.config.ensemble == 1
+    assert bridge.config.output_norm == 2.0 and bridge.config.ensemble == 1
 
 
 def test_non_tensor_input(anchors):
-    with pytest.raises(BridgeInputError, match="torch tensor or numpy array"):
+    with pytest.raises(BridgeInputError, match="must be a tensor or an array"):
         LatentBridge.fit("not an array", anchors[1])
     with pytest.raises(BridgeInputError, match="complex"):
         LatentBridge.fit(np.ones((40, 6), dtype=np.complex64), anchors[1].numpy())
-
-
-def test_checkpoint_missing_a_tensor(saved):
-    tensors = load_file(saved / "model.safetensors")
-    del tensors["weight"]
-    save_file(tensors, saved / "model.safetensors", metadata={"format": "pt"})
-    with pytest.raises(CheckpointError, match="missing: weight"):
-        LatentBridge.from_pretrained(saved)
-
-
-def test_checkpoint_with_an_unexpected_tensor(saved):
-    tensors = load_file(saved / "model.safetensors")
-    tensors["classifier.weight"] = torch.zeros(2, 2)
-    save_file(tensors, saved / "model.safetensors", metadata={"format": "pt"})
-    with pytest.raises(CheckpointError, match=r"unexpected: classifier\.weight"):
-        LatentBridge.from_pretrained(saved)
-
-
-def test_config_dimensions_disagree_with_tensors(saved):
-    config = json.loads((saved / "config.json").read_text())
-    config["target_dim"] = 9
-    (saved / "config.json").write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match="do not match|mismatched"):
-        LatentBridge.from_pretrained(saved)
-
-
-def test_truncated_safetensors_file(saved):
-    data = (saved / "model.safetensors").read_bytes()
-    (saved / "model.safetensors").write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="corrupt or truncated"):
-        LatentBridge.from_pretrained(saved)
-
-
-def test_config_of_a_foreign_or_unfitted_model(saved):
-    config = json.loads((saved / "config.json").read_text())
-    del config["num_anchors"]
-    (saved / "config.json").write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match="does not describe a fitted bridge"):
-        LatentBridge.from_pretrained(saved)
-
-
-def test_unknown_method_in_config(saved):
-    config = json.loads((saved / "config.json").read_text())
-    config["method"] = "magic"
-    (saved / "config.json").write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match="unknown method 'magic'"):
-        LatentBridge.from_pretrained(saved)
 
 
 @pytest.mark.parametrize(
@@ -175,7 +114,7 @@ def test_unknown_method_in_config(saved):
         ("uniform", {"num_rows": 10}, "cannot select 20 anchors from 10 rows"),
         ("balanced", {}, "needs labels"),
         ("farthest", {}, "needs embeddings"),
-        ("kmeans", {"num_rows": 100}, "unknown anchor strategy"),
+        ("kmeans", {"num_rows": 100}, "strategy must be"),
     ],
 )
 def test_bad_anchor_selection(strategy, kwargs, message):

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
 from transformers import (
-    AutoModel,
     AutoTokenizer,
     BertConfig,
     BertForSequenceClassification,
@@ -21,13 +17,11 @@ from transformers import (
 
 from hf_latent_bridge import (
     BridgeInputError,
-    CheckpointError,
     ClassificationHead,
     IncompatibleEncoderError,
     head_from_classifier,
     load_encoder,
 )
-from hf_latent_bridge.models.head import HEAD_CONFIG_NAME, HEAD_WEIGHTS_NAME
 
 
 @pytest.fixture(scope="module")
@@ -71,85 +65,23 @@ def test_fit_is_deterministic(digits):
     assert torch.equal(again.weight, first.weight) and torch.equal(again.bias, first.bias)
 
 
-def test_save_load_round_trip(tmp_path, digits, digits_head):
-    """A head saves and loads like every model of the package: config.json + model.safetensors + card."""
+def test_a_head_from_tensors_is_the_linear_layer(digits, digits_head):
     _, xte, _, _ = digits
-    digits_head.save_pretrained(tmp_path)
-    assert {p.name for p in tmp_path.iterdir()} == {"config.json", "model.safetensors", "README.md"}
-    config = json.loads((tmp_path / "config.json").read_text())
-    assert config["model_type"] == "latent_classification_head"
-    assert config["id2label"]["9"] == "digit 9" and config["input_dim"] == 64
-    loaded = ClassificationHead.from_pretrained(tmp_path)
-    assert torch.equal(loaded.logits(xte), digits_head.logits(xte))
-    assert loaded.id2label == digits_head.id2label and loaded.label2id == digits_head.label2id
-    assert loaded.fit_report == digits_head.fit_report
-    assert isinstance(AutoModel.from_pretrained(tmp_path), ClassificationHead)  # registered on import
-
-    weights = tmp_path / "model.safetensors"
-    tensors = load_file(str(weights))
-    save_file({"weight": tensors["weight"]}, str(weights))
-    with pytest.raises(CheckpointError, match="missing: bias"):
-        ClassificationHead.from_pretrained(tmp_path)
-    save_file({**tensors, "extra": torch.zeros(1)}, str(weights))
-    with pytest.raises(CheckpointError, match="unexpected: extra"):
-        ClassificationHead.from_pretrained(tmp_path)
-    save_file({"weight": tensors["weight"][:, :10].contiguous(), "bias": tensors["bias"]}, str(weights))
-    with pytest.raises(
-        CheckpointError, match=r"weight is F32\[10, 10\] where config.json implies F32\[10, 64\]"
-    ):
-        ClassificationHead.from_pretrained(tmp_path)
-    save_file({"weight": tensors["weight"], "bias": tensors["bias"].double()}, str(weights))
-    with pytest.raises(CheckpointError, match=r"bias is F64\[10\] where config.json implies F32\[10\]"):
-        ClassificationHead.from_pretrained(tmp_path)
-    with pytest.raises(CheckpointError, match="neither a folder on this machine nor a Hub repo id"):
-        ClassificationHead.from_pretrained(tmp_path / "nowhere")
-
-
-def test_v0_1_0_head_folder_is_checked_as_strictly(tmp_path):
-    """0.1.0 heads (head_config.json + head.safetensors) load, and are refused when damaged."""
-    import shutil
-
-    from tests.models.test_saved_artifacts import V0_1_0
-
-    folder = tmp_path / "head"
-    shutil.copytree(V0_1_0 / "head", folder)
-    head = ClassificationHead.from_pretrained(folder)
-    assert head.num_labels == 3 and head.encoder["name_or_path"] == "toy/target-encoder"
-    tensors = load_file(str(folder / HEAD_WEIGHTS_NAME))
-    save_file(
-        {"weight": tensors["weight"], "bias": torch.full_like(tensors["bias"], float("nan"))},
-        str(folder / HEAD_WEIGHTS_NAME),
-    )
-    with pytest.raises(CheckpointError, match="'bias' holds NaN"):
-        ClassificationHead.from_pretrained(folder)
-    save_file(
-        {"weight": tensors["weight"][:2].contiguous(), "bias": tensors["bias"]},
-        str(folder / HEAD_WEIGHTS_NAME),
-    )
-    with pytest.raises(CheckpointError, match="weight is F32"):
-        ClassificationHead.from_pretrained(folder)
-    config = json.loads((folder / HEAD_CONFIG_NAME).read_text())
-    (folder / HEAD_CONFIG_NAME).write_text(json.dumps({**config, "num_labels": 4}))
-    with pytest.raises(CheckpointError, match="num_labels=4 but names 3 classes"):
-        ClassificationHead.from_pretrained(folder)
-
-    # Saving the new format into the old folder replaces the 0.1.0 files (the package wrote them).
-    (folder / HEAD_CONFIG_NAME).write_text(json.dumps(config))
-    save_file(tensors, str(folder / HEAD_WEIGHTS_NAME))
-    ClassificationHead.from_pretrained(folder).save_pretrained(folder)
-    assert {p.name for p in folder.iterdir()} == {"config.json", "model.safetensors", "README.md"}
-    assert torch.equal(ClassificationHead.from_pretrained(folder).weight, tensors["weight"])
+    head = ClassificationHead.from_linear(digits_head.weight, digits_head.bias, id2label=digits_head.id2label)
+    assert torch.equal(head.logits(xte), digits_head.logits(xte)) and head.config.num_labels == 10
+    with pytest.raises(BridgeInputError, match="names 2 classes but the weight has 10 rows"):
+        ClassificationHead.from_linear(digits_head.weight, id2label=["a", "b"])
 
 
 def test_bad_training_input(digits, digits_head):
     xtr, xte, ytr, _ = digits
-    with pytest.raises(BridgeInputError, match="one label per"):
+    with pytest.raises(BridgeInputError, match="pass one per row"):
         ClassificationHead.fit(xtr, ytr[:-1])
-    with pytest.raises(BridgeInputError, match="single class"):
+    with pytest.raises(BridgeInputError, match="at least two classes"):
         ClassificationHead.fit(xtr[:10], np.zeros(10, dtype=int))
-    with pytest.raises(BridgeInputError, match="out of range"):
+    with pytest.raises(BridgeInputError, match="numbered 0..K-1"):
         ClassificationHead.fit(xtr, ytr, id2label=["a", "b"])
-    with pytest.raises(BridgeInputError, match="integer class ids"):
+    with pytest.raises(BridgeInputError, match="whole numbers >= 0"):
         ClassificationHead.fit(xtr, ytr + 0.5)
     with pytest.raises(BridgeInputError, match="dimension 63"):
         digits_head.logits(xte[:, :63])
@@ -201,7 +133,7 @@ def test_head_from_vit_image_classifier():
     )
     model = ViTForImageClassification(config).eval()
     head = head_from_classifier(model)
-    assert head.pooling == "cls" and head.num_labels == 4
+    assert head.pooling == "cls" and head.config.num_labels == 4
     pixels = torch.randn(3, 3, 32, 32)
     with torch.no_grad():
         states = model.vit(pixel_values=pixels).last_hidden_state[:, 0]

@@ -1,51 +1,16 @@
-"""Reporting the scale-invariance check of a head: tables, JSON and a figure.
-
-The measurement itself is :func:`hf_latent_bridge.core.scale_invariance.check_scale_invariance`; this module
-runs it about several centres and writes what it found.
-"""
+"""Reporting scale-invariance checks of a head (:func:`hf_latent_bridge.core.scale_invariance.check_head`,
+one report per centre): markdown tables, JSON and a figure."""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..core.scale_invariance import ScaleInvarianceReport, check_scale_invariance
-from ..files import write_text_atomic
-
-#: The centres a head is checked about by default: the data mean (what IRP's restore step rescales
-#: about) and the origin (plain rescaling of raw embeddings).
-DEFAULT_CENTRES = ("mean", "origin")
-
-
-def check_head(
-    head: Any,
-    embeddings: Any,
-    labels: Any = None,
-    *,
-    centres: Sequence[str] | Mapping[str, Any] = DEFAULT_CENTRES,
-    **options: Any,
-) -> dict[str, ScaleInvarianceReport]:
-    """:func:`check_scale_invariance` about each of ``centres``, by name.
-
-    ``centres`` names ``"mean"`` / ``"origin"``, or maps names to centres (a string or a ``(d,)`` tensor,
-    e.g. ``{"anchor mean": bridge.output_shift[0], "origin": "origin"}``: IRP rescales about the mean of
-    the target *anchors*, which can differ from the mean of the rows checked).
-    """
-    named = dict(centres) if isinstance(centres, Mapping) else {c: c for c in centres}
-    return {
-        name: check_scale_invariance(
-            head,
-            embeddings,
-            labels,
-            centre=centre,
-            centre_name=None if isinstance(centre, str) else name,
-            **options,
-        )
-        for name, centre in named.items()
-    }
+from ..core.scale_invariance import ScaleInvarianceReport
+from ..files import write_text
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -106,8 +71,8 @@ def write_scale_reports(
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"json": folder / "scale_invariance.json", "markdown": folder / "scale_invariance.md"}
     payload = {"reports": {c: r.to_dict() for c, r in reports.items()}, **dict(extra or {})}
-    write_text_atomic(paths["json"], json.dumps(payload, indent=2) + "\n")
-    write_text_atomic(paths["markdown"], scale_markdown(reports, title))
+    write_text(paths["json"], json.dumps(payload, indent=2) + "\n")
+    write_text(paths["markdown"], scale_markdown(reports, title))
     if plot:
         from .plots import plot_scale_invariance
 
