@@ -3,7 +3,8 @@
 A failure at any point leaves the destination as it was (the staged copy is removed). A process killed
 outright may leave a hidden ``.<name>.*.tmp`` sibling behind and the destination whole, but for one
 window: replacing an existing folder takes two renames (the old one aside, the new one in), and a kill
-between them leaves the previous folder whole in its hidden ``.<name>.*.old`` sibling.
+between them leaves the previous save in its hidden ``.<name>.*.old`` sibling and the user's files in
+one of the two hidden siblings. Saves to one folder from threads of one process take turns.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import secrets
 import shutil
 import stat
+import threading
 from collections.abc import Collection, Iterator
 from pathlib import Path
 
@@ -93,36 +95,51 @@ def staged_folder(
         os.chmod(staging, stat.S_IMODE(path.stat().st_mode))
     try:
         yield staging
-        users = set() if owned is None or not path.is_dir() else set(os.listdir(path)) - set(owned)
-        clashes = sorted(users & set(os.listdir(staging)))
-        if clashes and not overwrite:
-            raise OutputExistsError(
-                f"saving would replace {', '.join(clashes)} in {path}, which this package did not write; move "
-                "them away, choose another folder, or pass overwrite=True."
-            )
-        _swap_in(staging, path, users - set(clashes))
+        with _lock_for(path):  # saves of one process to one folder take turns
+            _swap_in(staging, path, owned, overwrite)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+_LOCKS: dict[Path, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_for(path: Path) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(path, threading.Lock())
 
 
 def _sibling(path: Path, suffix: str) -> Path:
     return path.absolute().parent / f".{path.name[:120]}.{secrets.token_hex(4)}{suffix}"
 
 
-def _swap_in(staging: Path, path: Path, keep: Collection[str]) -> None:
-    """Put ``staging`` at ``path``; the entries ``keep`` of the previous ``path`` move over."""
+def _swap_in(staging: Path, path: Path, owned: Collection[str] | None, overwrite: bool) -> None:
+    """Put ``staging`` at ``path``. With ``owned``, the previous folder's other entries (the user's) move
+    into ``staging`` first, so they are never in a folder about to be deleted."""
     if not os.path.lexists(path):
         os.rename(staging, path)
         return
     aside = _sibling(path, ".old")
     os.rename(path, aside)
+    users = set(os.listdir(aside)) - set(owned) if owned is not None and aside.is_dir() else set()
+    clashes = sorted(users & set(os.listdir(staging)))
+    moved = []
     try:
+        if clashes and not overwrite:
+            raise OutputExistsError(
+                f"saving would replace {', '.join(clashes)} in {path}, which this package did not write; move "
+                "them away, choose another folder, or pass overwrite=True."
+            )
+        for name in users - set(clashes):
+            os.rename(aside / name, staging / name)
+            moved.append(name)
         os.rename(staging, path)
     except BaseException:
+        for name in moved:
+            os.rename(staging / name, aside / name)
         os.rename(aside, path)
         raise
-    for name in keep:
-        os.rename(aside / name, path / name)
     if aside.is_dir() and not aside.is_symlink():
         shutil.rmtree(aside, ignore_errors=True)
     else:
