@@ -337,10 +337,10 @@ def scale_checks(
         quick = check_head(  # what StitchedModel.from_parts checks: IRP's restore step on the target anchors
             head,
             bridge.target_anchors[rows],
-            centre=bridge.output_shift[0].double(),
+            centre=bridge.output_shift.double().sum(0),
             factors=(),
             random_ranges=(),
-            equalize_norm=float(bridge.output_norm[0]),
+            equalize_norm=float(bridge.output_norm.sum()),
         )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

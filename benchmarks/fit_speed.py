@@ -7,9 +7,12 @@ source (power-law spectrum) and a target that is a noisy linear image of it (the
 automatic choice picks, not its cost: every candidate is scored whatever wins). Then, for the largest
 k, each fit runs alone in a fresh process and the peak resident memory of that process is read from the
 kernel (``VmHWM`` in ``/proc/self/status``, which starts afresh at ``exec``, unlike ``ru_maxrss``, which a
-child inherits from the process that forked it; goal: under 2 GB for the whole process).
+child inherits from the process that forked it; goal: under 2 GB for the whole process). Last, the
+default ``method="auto"`` (every whitening pair, ridge, direct method and blend scored on held-out
+anchors, then the chosen map) against one IRP fit with a set ridge and whitening at k = 5,000,
+384 -> 768, alternating on the same anchors (goal: auto <= 3x that IRP fit), and at k = 1,000.
 
-    python benchmarks/fit_speed.py [--repeats 3] [--memory-only]
+    python benchmarks/fit_speed.py [--repeats 3] [--memory-only | --selection-only]
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ KS = (1000, 5000, 20000)
 DIMS = ((384, 768), (1024, 1024))
 FIXED_RIDGE = 1.0
 MEMORY_K = 20000
+SELECTION_SHAPES = ((5000, 384, 768), (1000, 384, 768))  # the goal's shape, then a small k
 
 
 def anchors(k: int, d_x: int, d_y: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,7 +59,9 @@ def peak_memory_child(k: int, d_x: int, d_y: int, ridge: str) -> None:
     source, target = anchors(k, d_x, d_y)
     before = resident_mb("VmHWM")
     start = time.perf_counter()
-    LatentBridge.fit(source, target, ridge="auto" if ridge == "auto" else float(ridge))
+    LatentBridge.fit(
+        source, target, method="irp", whitening=0.3, ridge="auto" if ridge == "auto" else float(ridge)
+    )
     seconds = time.perf_counter() - start
     print(json.dumps({"peak_mb": resident_mb("VmHWM"), "before_fit_mb": before, "seconds": seconds}))
 
@@ -66,10 +72,37 @@ def peak_memory(k: int, d_x: int, d_y: int, ridge: str) -> dict[str, float]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def selection_speed(shape: tuple[int, int, int], repeats: int) -> dict[str, object]:
+    """The whole ``method="auto"`` fit against one IRP fit with a set ridge and whitening."""
+    source, target = anchors(*shape)
+    chosen = {}
+
+    def auto() -> None:
+        chosen["label"] = LatentBridge.fit(source, target).config.selection["chosen"]
+
+    medians = alternating_medians(
+        {
+            "auto": auto,
+            "irp": lambda: LatentBridge.fit(source, target, "irp", whitening=0.3, ridge=FIXED_RIDGE),
+        },
+        repeats,
+        warmup=1,
+    )
+    return {
+        "shape": list(shape),
+        "auto_s": round(medians["auto"], 3),
+        "irp_s": round(medians["irp"], 3),
+        "ratio": round(medians["auto"] / medians["irp"], 3),
+        "chosen": chosen["label"],
+        "repeats": repeats,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--memory-only", action="store_true", help="re-measure memory, keep the timed rows")
+    parser.add_argument("--selection-only", action="store_true", help="re-measure auto, keep the rest")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -77,14 +110,19 @@ def main() -> None:
         peak_memory_child(int(k), int(d_x), int(d_y), ridge)
         return
 
-    rows = json.loads((RESULTS / "fit_speed.json").read_text())["rows"] if args.memory_only else []
-    for d_x, d_y in DIMS if not args.memory_only else ():
+    kept = (
+        json.loads((RESULTS / "fit_speed.json").read_text())
+        if args.memory_only or args.selection_only
+        else {}
+    )
+    rows = kept.get("rows", [])
+    for d_x, d_y in DIMS if not kept else ():
         for k in KS:
             source, target = anchors(k, d_x, d_y)
             selected = {}
 
             def fit(ridge: float | str, source=source, target=target, selected=selected) -> None:
-                bridge = LatentBridge.fit(source, target, ridge=ridge)
+                bridge = LatentBridge.fit(source, target, method="irp", whitening=0.3, ridge=ridge)
                 selected[ridge] = bridge.config.ridge_selected
 
             repeats = args.repeats if k < 20000 else max(1, args.repeats - 1)
@@ -106,8 +144,13 @@ def main() -> None:
             rows.append(row)
             print(row, flush=True)
 
-    memory = {ridge: peak_memory(MEMORY_K, 1024, 1024, ridge) for ridge in ("auto", str(FIXED_RIDGE))}
-    print(memory, flush=True)
+    if args.selection_only:
+        memory = kept["memory"]
+    else:
+        memory = {ridge: peak_memory(MEMORY_K, 1024, 1024, ridge) for ridge in ("auto", str(FIXED_RIDGE))}
+        print(memory, flush=True)
+    selection = [selection_speed(shape, args.repeats) for shape in SELECTION_SHAPES]
+    print(selection, flush=True)
     worst = max(r["ratio"] for r in rows)
     lines = [
         "## Fit speed: automatic ridge against a set one (benchmarks/fit_speed.py)",
@@ -134,7 +177,21 @@ def main() -> None:
     ]
     for ridge, m in memory.items():
         lines.append(f"| {ridge} | {m['peak_mb']} | {m['before_fit_mb']} | {m['seconds']:.2f} |")
-    write_results("fit_speed", {"rows": rows, "memory": memory, "fixed_ridge": FIXED_RIDGE}, "\n".join(lines))
+    lines += [
+        "",
+        f'The default `method="auto"` against one IRP fit with `ridge={FIXED_RIDGE}, whitening=0.3`, alternating on '
+        f"the same anchors; medians of {args.repeats}. Goal: auto <= 3x at k = 5000, 384 -> 768.",
+        "",
+        "| k | d_source -> d_target | auto s | IRP (set ridge) s | auto / IRP | auto chose |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in selection:
+        k, d_x, d_y = r["shape"]
+        lines.append(
+            f"| {k} | {d_x} -> {d_y} | {r['auto_s']} | {r['irp_s']} | **{r['ratio']}** | {r['chosen']} |"
+        )
+    payload = {"rows": rows, "memory": memory, "fixed_ridge": FIXED_RIDGE, "selection": selection}
+    write_results("fit_speed", payload, "\n".join(lines))
     print("\n".join(lines))
 
 

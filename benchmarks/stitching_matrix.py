@@ -14,7 +14,7 @@
   train split, seed 1) and ``rff128`` (128 random Fourier features of the pixels, seed 2).
 
 Methods: identity (absolute: no translation), relative (Moschella et al. 2023: a head on cosines to the
-anchors, no bridge), the direct baselines procrustes and linear, and IRP. Anchors: the whole train split
+anchors, no bridge), the direct baselines procrustes and linear, IRP, and the default "auto" (chosen on held-out anchors by the head's decisions). Anchors: the whole train split
 (class-balanced subsets in the curves); heads: logistic regression on the target's train embeddings. Embeddings go through the library (``embed_inputs``) and are cached in
 ``~/.cache/hf_latent_bridge/embeddings`` (the demo fills the same cache for ChatterBot).
 
@@ -43,7 +43,7 @@ from hf_latent_bridge.encoding import CallableEncoder, embed_inputs, load_encode
 from hf_latent_bridge.evaluation import anchor_curve, stitching_matrix
 from hf_latent_bridge.evaluation.plots import plot_anchor_curve
 
-METHODS = ["identity", "relative", "procrustes", "linear", "irp"]
+METHODS = ["identity", "relative", "procrustes", "linear", "irp", "auto"]
 CACHE = default_cache_dir() / "embeddings"
 
 
@@ -182,7 +182,7 @@ def run(name: str, loader, pairs: list[tuple[str, str]], batch_size: int) -> dic
     matrix.extra["embedding_seconds"] = seconds
     curve = anchor_curve(
         train, test, train_y, test_y, pairs=pairs, anchor_counts=[25, 50, 100, 200, 400, 800, 1600],
-        methods=["procrustes", "irp"], heads=matrix.heads, id2label=id2label,
+        methods=["procrustes", "irp", "auto"], heads=matrix.heads, id2label=id2label,
     )  # fmt: skip
     folder = RESULTS / f"stitching_matrix_{name}"
     folder.mkdir(parents=True, exist_ok=True)

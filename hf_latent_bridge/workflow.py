@@ -88,7 +88,7 @@ def fit_from_encoders(
     data_revision: str | None = None,
     num_anchors: int | None = None,
     strategy: str | None = None,
-    method: str = "irp",
+    method: str = "auto",
     source_revision: str | None = None,
     target_revision: str | None = None,
     source_pooling: str | None = None,
@@ -182,21 +182,23 @@ def fit_from_encoders(
             **_file_digest(data),
         },
     )
+    # The head first: the default method judges candidate bridges by the decisions of the head they feed.
+    head = _head(head, target_train, labels, splits.id2label, encoders[1], show_progress) if scored else None
     bridge = LatentBridge.fit(
         embed(encoders[0], anchors, text_column) if source_train is None else source_train[rows],
         embed(encoders[1], anchors, target_column) if target_train is None else target_train[rows],
         method,
         seed=seed,
+        head=head,
         source_encoder=encoders[0].ref,
         target_encoder=encoders[1].ref,
         anchor_set=anchor_set,
         show_progress=show_progress,
         **bridge_options,
     )
-    result = FitResult(bridge, *encoders)
+    result = FitResult(bridge, *encoders, head=head)
     if not scored:
         return result
-    result.head = _head(head, target_train, labels, splits.id2label, encoders[1], show_progress)
     test_labels = _relabel(splits.test_labels, splits.id2label, result.head)
     source_test, target_test = (
         embed(encoders[0], splits.test, text_column),

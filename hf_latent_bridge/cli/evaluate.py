@@ -31,7 +31,7 @@ def eval_command(
     data_revision: opt.DataRevision = None,
     methods: Annotated[
         str, typer.Option(help="Comma-separated methods (translation methods, and 'relative': the baseline).")
-    ] = "identity,procrustes,irp",
+    ] = "identity,procrustes,linear,irp,auto",
     num_anchors: opt.NumAnchors = None,
     strategy: Annotated[str, typer.Option(help=f"Anchor selection: {', '.join(STRATEGIES)}.")] = "balanced",
     pooling: Annotated[
@@ -122,7 +122,7 @@ def eval_command(
                 splits.test_labels,
                 pairs=pairs,
                 anchor_counts=counts or default_anchor_counts(len(splits.train_labels)),
-                methods=[m for m in method_list if m != "identity"] or ["irp"],
+                methods=[m for m in method_list if m != "identity"] or ["auto"],
                 anchor_strategy=strategy,
                 seed=seed,
                 id2label=splits.id2label,

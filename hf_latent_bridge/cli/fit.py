@@ -25,10 +25,10 @@ def fit(
     data_revision: opt.DataRevision = None,
     num_anchors: opt.NumAnchors = None,
     strategy: opt.Strategy = None,
-    method: opt.Method = "irp",
+    method: opt.Method = "auto",
     ridge: opt.Ridge = "auto",
     output_norm: opt.OutputNorm = "mean",
-    whitening: opt.Whitening = opt.DEFAULT_WHITENING,
+    whitening: opt.Whitening = "auto",
     source_revision: opt.SourceRevision = None,
     target_revision: opt.TargetRevision = None,
     source_pooling: opt.SourcePooling = None,
@@ -49,7 +49,8 @@ def fit(
 def _describe(bridge: Any, output: Path) -> str:
     config = bridge.config
     ridge = "" if config.ridge_selected is None else f", ridge {config.ridge_selected:.3g}"
+    method = f"{config.method_selected} (auto)" if config.method == "auto" else config.method
     return (
-        f"saved {config.method} bridge {config.source_dim} -> {config.target_dim} "
+        f"saved {method} bridge {config.source_dim} -> {config.target_dim} "
         f"({config.num_anchors} anchors{ridge}) to {output}"
     )

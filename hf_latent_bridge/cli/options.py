@@ -13,7 +13,6 @@ from typing import Annotated, Any
 import typer
 
 from ..core.options import METHODS, STRATEGIES
-from ..core.projection import DEFAULT_WHITENING  # noqa: F401  (the default of --whitening)
 from ..errors import BridgeInputError, CheckpointError
 
 
@@ -57,7 +56,9 @@ Strategy = Annotated[
         help=f"Anchor selection: {', '.join(STRATEGIES)} (default: balanced with labels, else uniform)."
     ),
 ]
-Method = Annotated[str, typer.Option(help=f"Translation method: {', '.join(METHODS)}.")]
+Method = Annotated[
+    str, typer.Option(help=f"Translation method: {', '.join(METHODS)} ('auto': chosen on held-out anchors).")
+]
 Ridge = Annotated[Any, typer.Option(parser=_number_or_word, metavar="auto|NUMBER", help="IRP ridge (>= 0).")]
 OutputNorm = Annotated[
     Any, typer.Option(parser=_number_or_word, metavar="mean|none|NUMBER", help="Norm of IRP's outputs.")
@@ -65,7 +66,9 @@ OutputNorm = Annotated[
 Whitening = Annotated[
     Any,
     typer.Option(
-        parser=_whitening, metavar="NUMBER|none", help="IRP's shrinkage whitening ('none': plain IRP)."
+        parser=_whitening,
+        metavar="auto|NUMBER|none",
+        help="IRP's shrinkage whitening ('auto': each side's chosen on held-out anchors; 'none': plain IRP).",
     ),
 ]
 SourceRevision = Annotated[str | None, typer.Option(help="Revision of the source encoder.")]

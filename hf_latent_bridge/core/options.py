@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import BridgeInputError
 
 #: Translation methods (see :mod:`.alignment`).
-METHODS = ("irp", "procrustes", "linear", "l-ortho", "identity")
+METHODS = ("auto", "irp", "procrustes", "linear", "l-ortho", "identity")
 #: How anchors can be chosen among the rows of a data set (see :mod:`.anchors`).
 STRATEGIES = ("uniform", "balanced", "farthest")
 #: Largest count, size or seed: torch indexes and seeds with signed 64-bit integers.
@@ -41,7 +41,7 @@ class Rule:
             if self.integer and isinstance(number, float) and number.is_integer():
                 number = int(number)
             inside = (number > self.low if self.low_open else number >= self.low) and number <= self.high
-            if (isinstance(number, int) or not self.integer) and math.isfinite(number) and inside:
+            if (isinstance(number, int) or not self.integer) and _finite(number) and inside:
                 return number
         raise BridgeInputError(f"{name} must be {self.describe()}, got {value!r}.")
 
@@ -77,10 +77,11 @@ RULES: dict[str, Rule] = {
     "strategy": choice(*STRATEGIES),
     "ridge": Rule(low=0, words=("auto",)),
     "output_norm": Rule(low=0, low_open=True, words=("mean", "none")),
-    "whitening": Rule(low=0, low_open=True, words=(None,)),
+    "whitening": Rule(low=0, low_open=True, words=(None, "auto")),
     "ensemble": Rule(integer=True, low=1, high=1024),
     "ensemble_fraction": Rule(low=0, low_open=True, high=1),
     "seed": Rule(integer=True, low=0, high=MAX_INT64),
+    "blend": Rule(words=(True, False), numeric=False),
     "num_anchors": Rule(integer=True, low=2, high=1 << 24),
     "num_rows": Rule(integer=True, low=1, high=MAX_INT64),
     "dim": Rule(integer=True, low=1, high=1 << 20),
@@ -94,6 +95,14 @@ RULES: dict[str, Rule] = {
     "tol": Rule(low=0),
     "norm": Rule(low=0, low_open=True),
 }
+
+
+def _finite(number: float) -> bool:
+    """Finite as a float (an int beyond float's range is not: it cannot be used as one)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
 
 
 def check(name: str, value: Any, label: str | None = None) -> Any:

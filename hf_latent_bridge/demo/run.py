@@ -32,7 +32,7 @@ MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 MPNET_ID = "sentence-transformers/all-mpnet-base-v2"
 
 
-DEMO_METHODS = ("identity", "procrustes", "irp")
+DEMO_METHODS = ("identity", "procrustes", "linear", "irp", "auto")
 
 
 DEFAULT_TEXT = "Do you like to play basketball?"
@@ -67,7 +67,7 @@ class DemoResult:
     def report(self) -> str:
         """The console summary printed by ``hf-latent-bridge demo``."""
         m = self.matrix
-        irp = m.cell("MiniLM", "mpnet", "irp")
+        auto = m.cell("MiniLM", "mpnet", "auto")
         best = ", ".join(f"{p['label']} ({p['score']:.2f})" for p in self.prediction)
         return "\n".join(
             [
@@ -77,8 +77,9 @@ class DemoResult:
                 "",
                 m.to_markdown("accuracy"),
                 "",
-                f"MiniLM -> mpnet with IRP: cosine to true mpnet embeddings {irp['cosine']:.3f}, "
-                f"top-1 retrieval {irp['top1_retrieval']:.3f}, macro-F1 {irp['macro_f1']:.3f}.",
+                f"MiniLM -> mpnet with the default (auto: {auto['method_selected']}): cosine to true mpnet "
+                f"embeddings {auto['cosine']:.3f}, "
+                f"top-1 retrieval {auto['top1_retrieval']:.3f}, macro-F1 {auto['macro_f1']:.3f}.",
                 f"Heatmap: {self.output / 'heatmap.png'}   anchor curve: {self.output / 'anchor_curve.png'}",
                 f"Bridge with model card: {self.bridge_dir}",
                 f"Stitched classifier (MiniLM encoder -> bridge -> mpnet head): {self.stitched_dir}",
@@ -167,7 +168,7 @@ def run_demo(
             test_labels,
             pairs=[("MiniLM", "mpnet"), ("mpnet", "MiniLM")],
             anchor_counts=[c for c in (16, 64, 256, 1024) if c < len(train)] + [len(train)],
-            methods=["procrustes", "irp"],
+            methods=["procrustes", "auto"],
             anchor_strategy="balanced",
             id2label=id2label,
             heads=matrix.heads,

@@ -93,7 +93,7 @@ def anchor_curve(
     def bridge(s: str, t: str, rows: torch.Tensor, method: str, members: int) -> LatentBridge:
         with warnings.catch_warnings():  # small counts are the point of the curve
             warnings.filterwarnings("ignore", message=".*anchors for a .*-dimensional target")
-            options = {"ensemble": members, **(bridge_options or {})}
+            options = {"ensemble": members, "head": heads[t], **(bridge_options or {})}
             return LatentBridge.fit(train[s][rows], train[t][rows], method, seed=seed, **options)
 
     for k, strategy, s, t in tqdm(jobs, desc="anchor curve", leave=False, disable=show_progress is False):

@@ -48,7 +48,7 @@ def head_predict(head: Any, embeddings: torch.Tensor) -> torch.Tensor:
 
 #: Pseudo-method of the diagonal: the target head on the target's own test embeddings.
 NATIVE = "native"
-DEFAULT_METHODS = ("irp", "procrustes")
+DEFAULT_METHODS = ("auto", "irp", "procrustes")
 #: The relative baseline (Moschella et al., 2023): no bridge; a head trained on the target's cosines to
 #: the anchors classifies the source's cosines to the same anchors (see :class:`RelativeHead`). Its cosine,
 #: MSE and retrieval compare relative representations, not embeddings.
@@ -262,6 +262,7 @@ def stitching_matrix(
                     anchors[t],
                     method,
                     seed=seed,
+                    head=heads[t],  # what "auto" judges candidates by
                     source_encoder=(encoders or {}).get(s),
                     target_encoder=(encoders or {}).get(t),
                     **dict(bridge_options or {}),
@@ -269,6 +270,8 @@ def stitching_matrix(
                 cell["seconds"] = round(time.perf_counter() - started, 4)
                 if bridge.config.ridge_selected is not None:
                     cell["ridge_selected"] = bridge.config.ridge_selected
+                if bridge.config.selection:
+                    cell["method_selected"] = bridge.config.selection["chosen"]
                 bridges[(s, t, method)] = bridge
                 scorer = _Scorer(lambda rows, s=s, b=bridge: b(test[s][rows]), heads[t], test[t])
             cells.append(cell)

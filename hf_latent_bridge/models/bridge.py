@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from ..core.alignment import DIRECT_METHODS, IrpProblem, TranslationMap
 from ..core.anchor_set import AnchorSet, fingerprint
 from ..core.anchors import ensemble_member_size, ensemble_subsets
-from ..core.projection import DEFAULT_WHITENING
+from ..core.projection import anchor_side, coupled_factors, spectrum_of
 from ..core.validation import (
     as_tensor,
     binary_unit,
@@ -60,7 +60,8 @@ class LatentBridge(ArtifactMixin, BufferModel):
 
     def __init__(self, config: LatentBridgeConfig) -> None:
         super().__init__(config)
-        k, d_x, d_y, members = config.num_anchors, config.source_dim, config.target_dim, config.ensemble
+        k, d_x, d_y = config.num_anchors, config.source_dim, config.target_dim
+        members = 2 if config.method_selected == "blend" else config.ensemble  # a blend sums two maps
         if None in (k, d_x, d_y):
             raise BridgeInputError(
                 "this config has no num_anchors/source_dim/target_dim: it does not describe a fitted bridge. "
@@ -76,7 +77,7 @@ class LatentBridge(ArtifactMixin, BufferModel):
             "output_shift": (members, d_y),
         }.items():
             self.register_buffer(name, torch.empty(shape, dtype=dtype))
-        if members > 1:
+        if config.ensemble > 1:
             size = ensemble_member_size(k, config.ensemble_fraction)
             self.register_buffer("member_indices", torch.empty(members, size, dtype=torch.long))
         self.post_init()
@@ -87,14 +88,16 @@ class LatentBridge(ArtifactMixin, BufferModel):
         cls,
         source_anchors: Any,
         target_anchors: Any,
-        method: str = "irp",
+        method: str = "auto",
         *,
         ridge: float | str = "auto",
-        whitening: float | None = DEFAULT_WHITENING,
+        whitening: float | str | None = "auto",
         output_norm: float | str = "mean",
         ensemble: int = 1,
         ensemble_fraction: float = 0.8,
         seed: int = 0,
+        head: Any = None,
+        blend: bool = True,
         source_encoder: Any = None,
         target_encoder: Any = None,
         anchor_set: AnchorSet | dict[str, Any] | None = None,
@@ -104,15 +107,22 @@ class LatentBridge(ArtifactMixin, BufferModel):
         """Fit a bridge from parallel anchors, ``(k, d_source)`` and ``(k, d_target)``.
 
         Args:
-            method: ``"irp"`` (default) or a direct baseline (``"procrustes"``, ``"linear"``, ``"l-ortho"``,
-                ``"identity"``).
-            ridge: IRP only. ``"auto"`` picks the Tikhonov strength with the best exact leave-one-out cosine
-                on the anchors (closed form, one decomposition for every candidate); a number sets it,
-                relative to the mean squared singular value of the target anchors (0: truncated pseudo-inverse).
-            whitening: IRP only. Shrinkage whitening of each side before the relative projection: every
-                principal direction is scaled by 1/sqrt(var + whitening * mean var); ``None`` is the plain
-                projection of the paper. Smaller strengths move IRP towards least squares in whitened
-                coordinates, larger ones towards the plain projection.
+            method: ``"auto"`` (default) chooses among IRP (its per-side whitening and ridge), Procrustes,
+                linear and a blend of IRP with one of them, by how well each translates held-out anchors
+                (:mod:`hf_latent_bridge.core.selection`); or one method: ``"irp"``, ``"procrustes"``,
+                ``"linear"``, ``"l-ortho"``, ``"identity"``. The choice and every candidate's score are in
+                ``config.method_selected`` and ``config.selection``.
+            ridge: IRP's Tikhonov strength, relative to the mean squared singular value of the target anchors
+                (0: truncated pseudo-inverse); ``"auto"`` chooses it by leave-one-out on the anchors.
+            whitening: IRP's shrinkage whitening before the relative projection: every principal direction is
+                scaled by 1/sqrt(var + whitening * mean var); ``None`` is the plain projection of the paper; a
+                number applies to both sides, a ``[source, target]`` pair to each; ``"auto"`` chooses each side's
+                strength on held-out anchors.
+            head: the classifier (a :class:`ClassificationHead` or a callable on target embeddings returning
+                logits) the bridge will feed: ``method="auto"`` then judges candidates by how many of the head's
+                decisions they keep on held-out anchors, instead of by nearest-anchor retrieval.
+            blend: whether ``"auto"`` may choose a blend of two maps (IRP with a direct one) when it scores
+                better; ``False`` keeps one map, which sentence-transformers and faiss can express natively.
             output_norm: IRP only. ``"mean"`` norm of the centred target anchors, ``"none"`` (unit) or a number.
             ensemble / ensemble_fraction / seed: average the maps of ``ensemble`` seeded anchor subsets holding
                 ``ensemble_fraction`` of the anchors each.
@@ -136,11 +146,12 @@ class LatentBridge(ArtifactMixin, BufferModel):
             target_dim=y.shape[1],
             num_anchors=len(x),
             ridge=ridge,
-            whitening=whitening if method == "irp" else None,
+            whitening=whitening if method in ("auto", "irp") else None,
             output_norm=output_norm,
             ensemble=ensemble,
             ensemble_fraction=ensemble_fraction,
             seed=seed,
+            blend=blend,
             source_encoder=source_encoder,
             target_encoder=target_encoder,
             anchor_set=None if anchor_set is None else anchor_set.to_dict(),
@@ -160,9 +171,11 @@ class LatentBridge(ArtifactMixin, BufferModel):
         with tqdm(
             total=len(subsets), desc=f"fitting {config.method}", disable=not show_progress, leave=False
         ) as bar:
-            maps = _fit_maps(config, xs, ys, subsets, units[1], bar)
+            maps, shares = _fit_maps(
+                config, xs, ys, subsets, units[1], _scaled_head(head, units[1], y.dtype), bar
+            )
         bridge = cls(config)
-        bridge._store(x64, y64, maps, subsets if config.ensemble > 1 else None, units)
+        bridge._store(x64, y64, maps, subsets if config.ensemble > 1 else None, units, shares)
         return bridge
 
     @torch.no_grad()
@@ -173,21 +186,24 @@ class LatentBridge(ArtifactMixin, BufferModel):
         maps: list[TranslationMap],
         subsets: torch.Tensor | None,
         units: tuple[float, float],
+        shares: list[float] | None = None,
     ) -> None:
-        """Store the anchors and the maps, fitted on anchors divided by ``units`` (source, target)."""
+        """Store the anchors and the maps, fitted on anchors divided by ``units`` (source, target). The
+        translation is the sum of the maps weighted by ``shares`` (default: their mean), folded in."""
         self.source_anchors.copy_(x)
         self.target_anchors.copy_(y)
         source_unit, target_unit = units
         for member, translation in enumerate(maps):
+            share = 1 / len(maps) if shares is None else shares[member]
             weight, bias, output_norm, output_shift = translation.folded()
-            if output_norm > 0:  # renormalised: only the norm and the shift carry target units
+            if output_norm > 0:  # renormalised: only the norm and the shift carry target units and the share
                 weight, output_norm, output_shift = (
                     weight / source_unit,
-                    output_norm * target_unit,
-                    output_shift * target_unit,
+                    output_norm * target_unit * share,
+                    output_shift * target_unit * share,
                 )
             else:
-                weight, bias = weight * (target_unit / source_unit), bias * target_unit
+                weight, bias = weight * (share * target_unit / source_unit), bias * (share * target_unit)
             self.weight[member].copy_(weight)
             error = torch.linalg.vector_norm(
                 self.weight[member].double() - weight
@@ -275,11 +291,22 @@ class LatentBridge(ArtifactMixin, BufferModel):
             "dimensions": f"{config.source_dim} -> {config.target_dim}",
             "anchors": config.num_anchors,
         }
-        if config.method == "irp":
+        if config.selection:
+            criterion = {"classify": "the head's decisions kept", "search": "nearest-anchor retrieval"}
+            parameters["method chosen"] = (
+                f"{config.selection['chosen']}, by {criterion[config.selection['use']]} on "
+                f"{config.selection['scored_anchors']} held-out anchors (each side's whitening chosen jointly "
+                "from both encoders' anchors)"
+            )
+            ranked = sorted(config.selection["candidates"], key=lambda r: -r["score"])[:5]
+            parameters["best candidates (held-out score)"] = "; ".join(
+                f"{r['label']}: {r['score']:.4f}" for r in ranked
+            )
+        if config.ridge_selected is not None:
             chosen = "" if config.ridge != "auto" else " (chosen by leave-one-out on the anchors)"
             parameters["ridge (relative)"] = f"{config.ridge_selected:.4g}{chosen}"
-            parameters["whitening (shrinkage)"] = (
-                "off (plain IRP)" if config.whitening is None else f"{config.whitening:g}"
+            parameters["whitening (source, target)"] = ", ".join(
+                "off (plain IRP)" if w is None else f"{w:g}" for w in config.whitening_selected
             )
             parameters["output norm"] = config.output_norm
         if config.ensemble > 1:
@@ -303,7 +330,7 @@ class LatentBridge(ArtifactMixin, BufferModel):
             ),
             source=source,
             target=target,
-            method=config.method,
+            method=config.method_selected or config.method,
             parameters=parameters,
             anchor_set=config.anchor_set,
             fingerprint=config.anchor_fingerprint,
@@ -334,32 +361,79 @@ def _fit_maps(
     y: torch.Tensor,
     subsets: torch.Tensor,
     target_unit: float,
+    head: Any,
     bar: Any,
-) -> list[TranslationMap]:
-    """One map per ensemble member (the whole anchor set when there is one), in the config's method."""
-    if config.method != "irp":
-        maps = []
-        for rows in subsets:
-            maps.append(DIRECT_METHODS[config.method](x[rows], y[rows]))
-            bar.update()
-        return maps
+) -> tuple[list[TranslationMap], list[float] | None]:
+    """The maps and their shares (``None``: equal) of the config's method, one per ensemble member; what
+    was chosen on the anchors is recorded in the config."""
     # a number (or "none": 1) is in the target's units; the fit runs in units of ``target_unit``
-    norm = (
-        "mean"
-        if config.output_norm == "mean"
-        else {"none": 1.0}.get(config.output_norm, config.output_norm) / target_unit
-    )
-    whole = (
-        IrpProblem.prepare(x, y, config.whitening) if len(subsets) == 1 or config.ridge == "auto" else None
-    )
-    config.ridge_selected, report = _choose_ridge(whole, config.ridge)
-    config.fit_report = report or None
+    if config.output_norm == "mean":
+        norm: float | str = "mean"
+    else:  # a number, or "none" (1), in the target's units; the fit runs in units of ``target_unit``
+        norm = (1.0 if config.output_norm == "none" else config.output_norm) / target_unit
+    if config.method == "auto" or config.whitening == "auto":
+        maps, shares = _select(config, x, y, head, norm, ensemble=len(subsets) > 1)
+        if len(subsets) == 1:
+            bar.update()
+            return maps, shares
+    method, whitening = config.method_selected or config.method, config.whitening_selected or config.whitening
     maps = []
+    if method == "irp" and config.whitening_selected is None:
+        config.whitening_selected = list(whitening) if isinstance(whitening, list) else [whitening] * 2
+    if method == "irp" and config.ridge_selected is None:
+        whole = _irp_problem(x, y, whitening) if len(subsets) == 1 or config.ridge == "auto" else None
+        config.ridge_selected, report = _choose_ridge(whole, config.ridge)
+        config.fit_report = report or None
     for rows in subsets:
-        problem = whole if len(subsets) == 1 else IrpProblem.prepare(x[rows], y[rows], config.whitening)
-        maps.append(problem.map(config.ridge_selected, norm))
+        if method != "irp":
+            maps.append(DIRECT_METHODS[method](x[rows], y[rows]))
+        elif len(subsets) == 1:
+            maps.append(whole.map(config.ridge_selected, norm))
+        else:
+            maps.append(_irp_problem(x[rows], y[rows], whitening).map(config.ridge_selected, norm))
         bar.update()
-    return maps
+    return maps, None
+
+
+def _select(
+    config: LatentBridgeConfig, x: torch.Tensor, y: torch.Tensor, head: Any, norm: float | str, ensemble: bool
+) -> tuple[list[TranslationMap], list[float]]:
+    """``method="auto"`` (or IRP with ``whitening="auto"``): the candidate chosen on held-out anchors (for
+    an ensemble, whose members share one method, never a blend)."""
+    from ..core.selection import select
+
+    blend = ("blend",) if config.blend and not ensemble else ()
+    methods = ("irp",) if config.method == "irp" else ("irp", "procrustes", "linear", *blend)
+    w = config.whitening
+    fixed = None if w == "auto" else tuple(w) if isinstance(w, list) else (w, w)
+    selection = select(x, y, head, methods=methods, whitening=fixed, output_norm=norm, seed=config.seed)
+    chosen = selection.chosen
+    maps, shares = [m for m, _ in selection.maps], [share for _, share in selection.maps]
+    if chosen.method in ("irp", "blend"):
+        whitening = [chosen.whitening_source, chosen.whitening_target]
+        if config.ridge != "auto":  # a fixed ridge: the chosen whitening pair at it
+            maps[0] = _irp_problem(x, y, whitening).map(config.ridge, norm)
+        config.ridge_selected = chosen.ridge if config.ridge == "auto" else config.ridge
+        config.whitening_selected = whitening
+    config.method_selected = chosen.method
+    config.selection = {
+        "use": selection.use,
+        "chosen": chosen.label(),
+        "scored_anchors": selection.scored,
+        "candidates": [
+            {k: round(v, 6) if isinstance(v, float) else v for k, v in row.items() if k in SELECTION_FIELDS}
+            for row in selection.table
+        ],
+    }
+    return maps, shares
+
+
+def _irp_problem(x: torch.Tensor, y: torch.Tensor, whitening: float | list[float] | None) -> IrpProblem:
+    """IRP's decomposed sides, whitened by one strength or by a [source, target] pair."""
+    source_strength, target_strength = whitening if isinstance(whitening, list) else (whitening, whitening)
+    source = anchor_side(x, "source_anchors", source_strength)
+    target = spectrum_of(anchor_side(y, "target_anchors", target_strength))
+    return IrpProblem(source, target, coupled_factors(source, target))
 
 
 def _choose_ridge(problem: IrpProblem | None, ridge: float | str) -> tuple[float, dict[str, Any]]:
@@ -369,6 +443,18 @@ def _choose_ridge(problem: IrpProblem | None, ridge: float | str) -> tuple[float
         return 0.0, {"ridge_note": f"fewer than {MIN_ANCHORS_FOR_AUTO_RIDGE} anchors: no ridge"}
     best, scores = problem.choose_ridge()
     return best, {"ridge_cv_cosine": {f"{r:.4g}": round(s, 6) for r, s in scores.items()}}
+
+
+#: What the config keeps of each scored candidate.
+SELECTION_FIELDS = ("label", "stage", "score", "cosine", "hit", "agreement", "gain", "gain_se")
+
+
+def _scaled_head(head: Any, target_unit: float, dtype: torch.dtype) -> Any:
+    """``head`` as the selection calls it: on target anchors divided by ``target_unit``, returning logits."""
+    if head is None:
+        return None
+    logits = head.logits if hasattr(head, "logits") else head
+    return lambda t: torch.as_tensor(logits((t * target_unit).to(dtype))).double()
 
 
 def _spread_unit(anchors: torch.Tensor) -> float:

@@ -18,7 +18,6 @@ from transformers import PreTrainedConfig
 from .._version import __version__
 from ..core.anchor_set import AnchorSet
 from ..core.options import check
-from ..core.projection import DEFAULT_WHITENING
 from ..encoding.reference import EncoderRef
 from ..errors import BridgeInputError
 
@@ -28,6 +27,8 @@ class ArtifactConfig(PreTrainedConfig):
 
     #: Field -> the rule of :data:`~hf_latent_bridge.core.options.RULES` it obeys.
     rules: ClassVar[dict[str, str]] = {}
+    #: Fields that take one value or a [source, target] pair.
+    per_side: ClassVar[tuple[str, ...]] = ()
     #: Fields holding an encoder record (an :class:`EncoderRef` as a dict).
     encoder_fields: ClassVar[tuple[str, ...]] = ()
 
@@ -50,8 +51,12 @@ class ArtifactConfig(PreTrainedConfig):
                 f"dtype must be a floating torch dtype such as float32, got {self.dtype!r}."
             )
         for field, rule in self.rules.items():  # a field whose default is None may stay None
-            if getattr(self, field) is not None or self.__dataclass_fields__[field].default is not None:
-                setattr(self, field, check(rule, getattr(self, field), field))
+            value = getattr(self, field)
+            if field in self.per_side and isinstance(value, (list, tuple)) and len(value) == 2:
+                value = [check(rule, v, f"{field} (source, target)") for v in value]
+            elif value is not None or self.__dataclass_fields__[field].default is not None:
+                value = check(rule, value, field)
+            setattr(self, field, value)
         for field in self.encoder_fields:
             setattr(self, field, EncoderRef.record(getattr(self, field), field))
         for field in ("metrics", "fit_report"):
@@ -65,14 +70,19 @@ class LatentBridgeConfig(ArtifactConfig):
     r"""Configuration of a :class:`~hf_latent_bridge.LatentBridge`.
 
     Args:
-        method: ``"irp"`` (inverse relative projection, default) or a direct baseline: ``"procrustes"``,
-            ``"linear"``, ``"l-ortho"``, ``"identity"``.
+        method: ``"auto"`` (default: chosen on held-out anchors), ``"irp"`` (inverse relative projection) or a
+            direct baseline: ``"procrustes"``, ``"linear"``, ``"l-ortho"``, ``"identity"``; ``method_selected``:
+            what ``"auto"`` chose (``"blend"``: IRP blended with a direct map), ``selection``: how (the
+            criterion, the choice and every candidate's held-out score).
         source_dim / target_dim / num_anchors: shapes of the fitted tensors.
-        ridge: IRP's regularisation: ``"auto"`` (exact leave-one-out on the anchors) or a strength relative
-            to the mean squared singular value of the target anchors; ``ridge_selected``: the one used.
-        whitening: IRP's shrinkage-whitening strength of both sides (``None``: the plain relative projection).
+        ridge: IRP's regularisation: ``"auto"`` (leave-one-out on the anchors) or a strength relative to the
+            mean squared singular value of the target anchors; ``ridge_selected``: the one used.
+        whitening: IRP's shrinkage-whitening strength: ``"auto"`` (each side's chosen on held-out anchors), a
+            number (both sides) or ``None`` (the plain relative projection); ``whitening_selected``: the
+            [source, target] strengths chosen.
         output_norm: IRP's output norm: ``"mean"`` (of the centred target anchors), ``"none"`` (1) or a number.
         ensemble / ensemble_fraction / seed: anchor subsets averaged, the share of anchors each, their seed.
+        blend: whether ``"auto"`` may choose a blend of two maps (``False``: one map).
         source_encoder / target_encoder: where the embeddings came from (:class:`EncoderRef` as dicts).
         anchor_set / anchor_fingerprint: which inputs the anchors are, and the hash naming them.
         fit_report: diagnostics of the fit (e.g. every candidate ridge's leave-one-out score).
@@ -91,25 +101,31 @@ class LatentBridgeConfig(ArtifactConfig):
         "ensemble": "ensemble",
         "ensemble_fraction": "ensemble_fraction",
         "seed": "seed",
+        "blend": "blend",
     }
     encoder_fields = ("source_encoder", "target_encoder")
+    per_side = ("whitening",)
 
-    method: str = "irp"
+    method: str = "auto"
+    method_selected: str | None = None
     source_dim: int | None = None
     target_dim: int | None = None
     num_anchors: int | None = None
     ridge: float | str = "auto"
     ridge_selected: float | None = None
-    whitening: float | None = DEFAULT_WHITENING
+    whitening: float | str | None = "auto"
+    whitening_selected: list[float] | None = None
     output_norm: float | str = "mean"
     ensemble: int = 1
     ensemble_fraction: float = 0.8
     seed: int = 0
+    blend: bool = True
     source_encoder: dict[str, Any] | None = None
     target_encoder: dict[str, Any] | None = None
     anchor_set: dict[str, Any] | None = None
     anchor_fingerprint: str | None = None
     fit_report: dict[str, Any] | None = None
+    selection: dict[str, Any] | None = None
 
     @property
     def source(self) -> EncoderRef | None:

@@ -20,8 +20,9 @@ def translate_folded(
     output_norm: torch.Tensor,
     output_shift: torch.Tensor,
 ) -> tuple[torch.Tensor, bool]:
-    """Average over ensemble members of ``y = x @ W + b``, renormalised to ``output_norm`` and shifted
-    when that norm is positive. Returns the (n, d_target) result and whether it is all finite."""
+    """Sum over members of ``y = x @ W + b``, renormalised to ``output_norm`` and shifted when that norm is
+    positive. Each member's share (1 / m in an ensemble, a blend's weights) is folded into its tensors.
+    Returns the (n, d_target) result and whether it is all finite."""
     total, finite = None, True
     for member in range(weight.shape[0]):
         y = torch.addmm(bias[member], x, weight[member])
@@ -36,8 +37,6 @@ def translate_folded(
         else:
             finite = finite and bool(torch.isfinite(y.sum()))
         total = y if total is None else total + y
-    if weight.shape[0] > 1:
-        total = total / weight.shape[0]
     return total, finite
 
 
@@ -62,7 +61,9 @@ class LatentBridge(PreTrainedModel):
 
     def __init__(self, config: LatentBridgeConfig) -> None:
         super().__init__(config)
-        k, d_x, d_y, members = config.num_anchors, config.source_dim, config.target_dim, config.ensemble
+        k, d_x, d_y = config.num_anchors, config.source_dim, config.target_dim
+        # a blend sums two maps; an ensemble averages its members
+        members = 2 if getattr(config, "method_selected", None) == "blend" else config.ensemble
         for name, shape in {
             "source_anchors": (k, d_x),
             "target_anchors": (k, d_y),
@@ -72,7 +73,7 @@ class LatentBridge(PreTrainedModel):
             "output_shift": (members, d_y),
         }.items():
             self.register_buffer(name, torch.zeros(shape))
-        if members > 1:
+        if config.ensemble > 1:
             size = max(2, round(getattr(config, "ensemble_fraction", 0.8) * k))
             self.register_buffer("member_indices", torch.zeros(members, size, dtype=torch.long))
         self.post_init()

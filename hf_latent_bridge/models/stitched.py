@@ -229,11 +229,11 @@ def _warn_if_head_needs_norms(bridge: LatentBridge, head: ClassificationHead) ->
         return  # the direct methods keep norms: nothing is restored
     anchors = bridge.target_anchors.detach()
     rows = torch.linspace(0, len(anchors) - 1, min(1024, len(anchors))).round().long().unique()
-    norm = float(bridge.output_norm.double().mean())
+    norm = float(bridge.output_norm.double().sum())  # the members' shares are folded in: they sum
     report = check_head(
         head,
         anchors[rows],
-        centre=bridge.output_shift.detach().double().mean(0),
+        centre=bridge.output_shift.detach().double().sum(0),
         factors=(),
         random_ranges=(),
         equalize_norm=norm,

@@ -59,7 +59,8 @@ def test_fit_saves_the_bridge_the_library_fits(tmp_path, topics_file, tiny_bert_
     out = tmp_path / "bridge"
     result = run(
         "fit", tiny_bert_path, tiny_bert48_path, "-d", topics_file, "-o", out, "-k", 60, "--strategy", "farthest",
-        "--seed", 3, "--ridge", "0.01", "--output-norm", "none", "--whitening", "none", "--batch-size", 7,
+        "--seed", 3, "--method", "irp", "--ridge", "0.01", "--output-norm", "none", "--whitening", "none",
+        "--batch-size", 7,
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert result.stdout == f"saved irp bridge 32 -> 48 (60 anchors, ridge 0.01) to {out}\n"
@@ -68,7 +69,7 @@ def test_fit_saves_the_bridge_the_library_fits(tmp_path, topics_file, tiny_bert_
     saved = LatentBridge.from_pretrained(out)
     expected = fit_from_encoders(
         tiny_bert_path, tiny_bert48_path, str(topics_file), num_anchors=60, strategy="farthest", seed=3,
-        ridge=0.01, output_norm="none", whitening=None, batch_size=7, train_head=False,
+        method="irp", ridge=0.01, output_norm="none", whitening=None, batch_size=7, train_head=False,
     ).bridge  # fmt: skip
     assert same_weights(saved, expected)
     assert saved.config.anchor_set == expected.config.anchor_set
@@ -81,7 +82,7 @@ def test_fit_saves_the_bridge_the_library_fits(tmp_path, topics_file, tiny_bert_
         (["--output-norm", "big"], ["output_norm must be", "'big'"]),
         (["--ridge", "nan"], ["ridge must be 'auto' or a number >= 0, got nan"]),
         (["--whitening", "strong"], ["whitening must be", "'strong'"]),
-        (["--method", "warp"], ["method must be 'irp'", "'warp'"]),
+        (["--method", "warp"], ["method must be 'auto' or 'irp'", "'warp'"]),
         (["--strategy", "balanced"], ["need labels", "--label-column"]),
         (["-k", "5000"], ["5000 anchors", "307 rows"]),
         (["--column", "body"], ["column 'body' is not in the data set", "text, topic"]),

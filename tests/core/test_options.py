@@ -46,7 +46,7 @@ def test_numpy_and_torch_scalars_become_python_numbers(scalar):
 def test_keywords_and_the_name_shown():
     assert check("ridge", "auto") == "auto" and check("output_norm", "none") == "none"
     assert check("whitening", None) is None and check("top_k", None) is None
-    with pytest.raises(BridgeInputError, match="--method must be 'irp' or 'procrustes'.*got 'cca'"):
+    with pytest.raises(BridgeInputError, match="--method must be 'auto' or 'irp' or 'procrustes'.*got 'cca'"):
         check("method", "cca", "--method")
     assert all(rule.describe() for rule in RULES.values())
 

@@ -87,7 +87,8 @@ def test_every_cell_is_the_hand_computed_translation_scored_by_the_targets_head(
         assert native["accuracy"] > 0.85
         assert native["cosine"] == pytest.approx(1.0) and native["top1_retrieval"] == 1.0
         for method in ("procrustes", "irp"):
-            translated = LatentBridge.fit(train[s][rows], train[t][rows], method).translate(test[s])
+            bridge = LatentBridge.fit(train[s][rows], train[t][rows], method, head=head)  # as the matrix does
+            translated = bridge.translate(test[s])
             expected = cell_metrics(translated, test[t], head_predict(head, translated), y_test)
             got = matrix.cell(s, t, method)
             assert got == {**got, **{m: pytest.approx(expected[m], rel=1e-6, abs=1e-9) for m in METRICS}}

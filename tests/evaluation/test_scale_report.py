@@ -44,7 +44,7 @@ def _with_bias(head: ClassificationHead, bias: torch.Tensor) -> ClassificationHe
 
 def test_a_stitched_model_warns_when_the_norms_irp_sets_change_the_heads_decisions(digits, head_factory):
     train = digits["train"]
-    bridge = LatentBridge.fit(train["pca"][:400], train["rff"][:400])
+    bridge = LatentBridge.fit(train["pca"][:400], train["rff"][:400], "irp")
     head = head_factory(train["rff"], digits["train_labels"], None)
     anchors = bridge.target_anchors.double()
     # equal logits at the anchors' mean: decisions depend on directions only

@@ -104,6 +104,7 @@ def test_three_encoders_six_bridges_from_the_hub(hub_server, anchor_set, embedde
         direct = LatentBridge.fit(
             embedded[source][0],
             embedded[target][0],
+            "irp",
             source_encoder=replace(source, dim=embedded[source][0].shape[1]),
             target_encoder=replace(target, dim=embedded[target][0].shape[1]),
             anchor_set=anchor_set,
@@ -122,8 +123,8 @@ def test_three_encoders_six_bridges_from_the_hub(hub_server, anchor_set, embedde
 
         # Per-side structure: the map is the source space's factor times the target space's factor (stored
         # in the bridge's units: a positive power of two times the product, which renormalisation ignores).
-        ridge = composed.config.ridge_selected
-        product = pulled[source].source_factor() @ pulled[target].target_factor(ridge)
+        ridge, (w_source, w_target) = composed.config.ridge_selected, composed.config.whitening_selected
+        product = pulled[source].source_factor(w_source) @ pulled[target].target_factor(ridge, w_target)
         unit = float(product.norm() / composed.weight[0].double().norm())
         assert unit > 0 and abs(math.log2(unit) - round(math.log2(unit))) < 1e-4
         torch.testing.assert_close(

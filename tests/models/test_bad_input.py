@@ -71,7 +71,7 @@ def test_fewer_anchors_than_target_dimension_warns(rng):
 @pytest.mark.parametrize(
     "options, message",
     [
-        ({"method": "cca"}, "method must be 'irp' or"),
+        ({"method": "cca"}, "method must be 'auto' or 'irp' or"),
         ({"ridge": -1.0}, "ridge must be"),
         ({"ridge": "lots"}, "ridge must be"),
         ({"output_norm": "max"}, "output_norm must be"),

@@ -44,7 +44,7 @@ def head_on(target: EncoderRef, dim: int = 12) -> ClassificationHead:
 
 
 def test_bridge_card_content():
-    bridge = fitted(IMAGE_LOCAL, TEXT, ridge=1.0)
+    bridge = fitted(IMAGE_LOCAL, TEXT, method="irp", ridge=1.0, whitening=0.3)
     bridge.config.metrics = {"stitched": {"accuracy": 0.7561}, "native_accuracy": 0.835}
     card = bridge.model_card("me/lite0-to-minilm")
     data = card.data
