@@ -366,7 +366,6 @@ def _fit_maps(
 ) -> tuple[list[TranslationMap], list[float] | None]:
     """The maps and their shares (``None``: equal) of the config's method, one per ensemble member; what
     was chosen on the anchors is recorded in the config."""
-    # a number (or "none": 1) is in the target's units; the fit runs in units of ``target_unit``
     if config.output_norm == "mean":
         norm: float | str = "mean"
     else:  # a number, or "none" (1), in the target's units; the fit runs in units of ``target_unit``
