@@ -183,6 +183,9 @@ class CardInfo:
     task: str | None = None
     tags: list[str] = field(default_factory=list)
     limitations: str = _LIMITATIONS
+    library_name: str = LIBRARY_NAME
+    pipeline_tag: str | None = None  # only for models the Hub's widgets can run
+    install: str = INSTALL
 
     def base_models(self) -> list[str]:
         refs = [r for r in (self.source, self.target) if r is not None]
@@ -200,7 +203,7 @@ class CardInfo:
         return MeasuredResults.from_metrics(self.metrics)
 
     def card_data(self, model_name: str | None = None) -> ModelCardData:
-        """Hub metadata. No ``pipeline_tag``: the Hub's widgets cannot run these models."""
+        """Hub metadata."""
         datasets = []
         if self.anchor_set and is_hub_id(self.anchor_set.get("dataset")):
             datasets.append(self.anchor_set["dataset"])
@@ -209,7 +212,8 @@ class CardInfo:
         if isinstance(evaluated, str) and is_hub_id(evaluated):
             datasets.append(evaluated)
         return ModelCardData(
-            library_name=LIBRARY_NAME,
+            library_name=self.library_name,
+            pipeline_tag=self.pipeline_tag,
             base_model=self.base_models() or None,
             tags=self.all_tags(),
             datasets=list(dict.fromkeys(datasets)) or None,
@@ -245,7 +249,7 @@ def render_model_card(info: CardInfo, repo_id: str | None = None, remote_code: b
         classes=info.classes,
         results=results.table(),
         results_context=results.context,
-        install=INSTALL,
+        install=info.install,
         usage=info.code(repo_id),
         remote_code=remote_code,
         limitations=info.limitations,
