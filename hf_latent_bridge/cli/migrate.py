@@ -150,22 +150,19 @@ def _calibration(
 
 def _fit(source: Any, target: Any, method: str, seed: int, names: list[str], min_retention: float | None):
     from ..encoding.reference import EncoderRef
-    from ..models.bridge import LatentBridge
     from ..retrieval import estimate_compatibility
 
-    estimate = estimate_compatibility(source, target, method=method, seed=seed)
-    typer.echo(estimate.summary())
-    estimate.check(min_retention)
-    bridge = LatentBridge.fit(
+    estimate = estimate_compatibility(
         source,
         target,
-        method,
-        blend=False,
+        method=method,
         seed=seed,
         source_encoder=EncoderRef(names[0], modality="text"),
         target_encoder=EncoderRef(names[1], modality="text"),
     )
-    return bridge, estimate
+    typer.echo(estimate.summary())
+    estimate.check(min_retention)
+    return estimate.bridge, estimate
 
 
 def _card_metrics(estimate: Any) -> dict[str, float]:

@@ -16,6 +16,8 @@ from .bridged_model import (
     save_bridged,
 )
 from .compatibility import MIN_CALIBRATION, Compatibility, estimate_compatibility
+from .migration import prefix_transform, translate_dataset, translate_vectors, write_faiss_index
+from .search import cosine_search, two_stage_search
 
 __all__ = [
     "BRIDGE_FOLDER",
@@ -23,7 +25,13 @@ __all__ = [
     "Compatibility",
     "bridge_modules",
     "bridged_sentence_transformer",
+    "cosine_search",
     "estimate_compatibility",
+    "prefix_transform",
     "push_bridged",
     "save_bridged",
+    "translate_dataset",
+    "translate_vectors",
+    "two_stage_search",
+    "write_faiss_index",
 ]

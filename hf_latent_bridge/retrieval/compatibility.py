@@ -9,7 +9,7 @@ translation also ranks in its top ten. Beside it, how well the two encoders agre
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
@@ -34,9 +34,10 @@ class Compatibility:
     cosine: float  # mean cosine of a translation to its counterpart
     native_agreement: float  # the same neighbour overlap between the two encoders, without a bridge
     k: int = 10
+    bridge: LatentBridge | None = field(default=None, repr=False, compare=False)  # fitted on the whole sample
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "bridge"}
 
     def summary(self) -> str:
         return (
@@ -57,10 +58,19 @@ class Compatibility:
 
 
 def estimate_compatibility(
-    source: Any, target: Any, *, method: str = "auto", folds: int = 5, k: int = 10, seed: int = 0
+    source: Any,
+    target: Any,
+    *,
+    method: str = "auto",
+    folds: int = 5,
+    k: int = 10,
+    seed: int = 0,
+    **fit_options: Any,
 ) -> Compatibility:
     """Fit on all but one fold of the parallel calibration embeddings ``source`` (n, d_source) and
-    ``target`` (n, d_target), translate that fold, and score the held-out translations."""
+    ``target`` (n, d_target), translate that fold, and score the held-out translations. The bridge
+    fitted on the whole sample (``blend=False``, with ``fit_options`` such as ``source_encoder=``) is
+    ``.bridge``: the one the estimate describes."""
     x, y = as_tensor(source, "source calibration"), as_tensor(target, "target calibration")
     check_anchor_pair(x, y)
     if len(x) < max(MIN_CALIBRATION, folds * (k + 1)):
@@ -68,8 +78,8 @@ def estimate_compatibility(
             f"{len(x)} calibration pairs are too few to estimate a migration; embed at least "
             f"{max(MIN_CALIBRATION, folds * (k + 1))} texts (a few hundred is better) with both encoders."
         )
-    x, y = x.double(), y.double()
-    chosen = LatentBridge.fit(x, y, method, blend=False, seed=seed).config
+    whole = LatentBridge.fit(x, y, method, blend=False, seed=seed, **fit_options)
+    chosen, x, y = whole.config, x.double(), y.double()
     options: dict[str, Any] = {"method": chosen.method_selected or chosen.method}
     if options["method"] == "irp":
         options["whitening"] = chosen.whitening_selected
@@ -91,6 +101,7 @@ def estimate_compatibility(
         cosine=float(own.mean()),
         native_agreement=_overlap(normalize_rows(x) @ normalize_rows(x).T, y_unit @ y_unit.T, k),
         k=k,
+        bridge=whole,
     )
 
 
