@@ -5,6 +5,8 @@ a bridge fitted on the others with the method chosen on the whole sample, so eve
 texts the bridge never saw. The prediction is the **retention of the target model's neighbourhoods**:
 the share of each held-out text's ten nearest calibration texts in the target's space that its
 translation also ranks in its top ten. Beside it, how well the two encoders agree without a bridge.
+On ChatterBot questions -> answers the prediction was within 0.05 of the retention measured on the real
+questions from 500 calibration texts, and optimistic by up to 0.17 at 200 (benchmarks/compatibility.py).
 """
 
 from __future__ import annotations
