@@ -99,7 +99,7 @@ def save_bridged(
     "recall@10": ...}``); staged beside ``path`` and renamed into place, so a failure leaves ``path`` as
     it was. An existing non-empty folder is replaced only with ``overwrite``."""
     with staged_folder(path, overwrite=overwrite) as staging:
-        _write(model, bridge, staging, metrics, repo_id=None)
+        _write(model, bridge, staging, metrics, repo_id=Path(path).name)
     return Path(path)
 
 
@@ -136,15 +136,19 @@ def _write(
 ) -> None:
     model.save(str(folder), create_model_card=False)
     bridge.save_pretrained(folder / BRIDGE_FOLDER)
-    model_card(bridge, metrics, routed=_is_routed(model)).save(str(folder / "README.md"))
-    if repo_id is None:  # a local save: the card's code loads the folder
-        card = (folder / "README.md").read_text(encoding="utf-8")
-        (folder / "README.md").write_text(card.replace('"{repo_id}"', f'"{folder.name}"'), encoding="utf-8")
+    card = model_card(bridge, metrics, routed=_is_routed(model), repo_id=repo_id or folder.name)
+    card.save(str(folder / "README.md"))
 
 
-def model_card(bridge: LatentBridge, metrics: Mapping[str, Any] | None = None, routed: bool = False) -> Any:
+def model_card(
+    bridge: LatentBridge,
+    metrics: Mapping[str, Any] | None = None,
+    routed: bool = False,
+    repo_id: str | None = None,
+) -> Any:
     """The card of a bridged SentenceTransformer, in sentence-transformers' conventions: library
-    ``sentence-transformers``, both encoders as base models, the measured retrieval figures."""
+    ``sentence-transformers``, both encoders as base models, the measured retrieval figures; its code
+    loads ``repo_id`` (a repo, or the folder a local save went to)."""
     config = bridge.config
     source, target = short_name(config.source), short_name(config.target)
     if routed:
@@ -184,7 +188,8 @@ def model_card(bridge: LatentBridge, metrics: Mapping[str, Any] | None = None, r
             library_name="sentence-transformers",
             pipeline_tag="sentence-similarity",
             install="pip install sentence-transformers",
-        )
+        ),
+        repo_id=repo_id,
     )
 
 
