@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from huggingface_hub import CommitInfo, HfApi
 from ..errors import BridgeInputError, IncompatibleEncoderError
 from ..files import staged_folder
 from ..models.bridge import LatentBridge
-from ..models.cards import CardInfo, render_model_card, short_name
+from ..models.cards import render_model_card, short_name
 
 #: Where the full bridge is saved inside a bridged SentenceTransformer's folder.
 BRIDGE_FOLDER = "latent_bridge"
@@ -162,35 +163,26 @@ def model_card(
             f"{source} followed by a latent bridge into {target}'s space: its embeddings can be searched "
             f"against an index built with {target}, without re-embedding that index."
         )
-    info = bridge.card_info()
-    return render_model_card(
-        CardInfo(
-            title=f"{source} bridged into {target}'s space",
-            summary=summary
-            + " The bridge is written with sentence-transformers' own Dense and Normalize modules.",
-            usage=(
-                "from sentence_transformers import SentenceTransformer\n\n"
-                'model = SentenceTransformer("{repo_id}")\n'
-                'queries = model.encode_query(["How do I reset my password?"])\n'
-                'documents = model.encode_document(["Open Settings, then Security."])\n'
-                "print(model.similarity(queries, documents))"
-            ),
-            source=info.source,
-            target=info.target,
-            method=info.method,
-            parameters=info.parameters,
-            anchor_set=info.anchor_set,
-            fingerprint=info.fingerprint,
-            num_anchors=info.num_anchors,
-            metrics=dict(metrics or {}),
-            task="retrieval",
-            tags=TAGS,
-            library_name="sentence-transformers",
-            pipeline_tag="sentence-similarity",
-            install="pip install sentence-transformers",
+    card = replace(  # the bridge's own card (encoders, method, anchors), as a sentence-transformers model
+        bridge.card_info(),
+        title=f"{source} bridged into {target}'s space",
+        summary=summary
+        + " The bridge is written with sentence-transformers' own Dense and Normalize modules.",
+        usage=(
+            "from sentence_transformers import SentenceTransformer\n\n"
+            'model = SentenceTransformer("{repo_id}")\n'
+            'queries = model.encode_query(["How do I reset my password?"])\n'
+            'documents = model.encode_document(["Open Settings, then Security."])\n'
+            "print(model.similarity(queries, documents))"
         ),
-        repo_id=repo_id,
+        metrics=dict(metrics or {}),
+        task="retrieval",
+        tags=TAGS,
+        library_name="sentence-transformers",
+        pipeline_tag="sentence-similarity",
+        install="pip install sentence-transformers",
     )
+    return render_model_card(card, repo_id=repo_id)
 
 
 def _one_map(bridge: LatentBridge) -> tuple[torch.Tensor, torch.Tensor, float, torch.Tensor]:
