@@ -24,9 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ..core.validation import as_tensor, check_matrix
 from ..errors import BridgeInputError, IncompatibleEncoderError
-from ..retrieval.search import cosine_search
+from ..retrieval.search import _matrix, cosine_search
 
 #: The two directions of an encoder swap, in the order they are reported.
 SIDES = ("queries", "documents")
@@ -234,10 +233,6 @@ def _cell(value: Any) -> str:
 def _describe(bridge: Any) -> str:
     selection = bridge.config.selection
     return selection["chosen"] if selection else bridge.config.method
-
-
-def _matrix(x: Any, name: str) -> Any:
-    return check_matrix(as_tensor(x, name), name).detach().cpu().float()
 
 
 def _row(value: Any, count: int | None, what: str) -> int:

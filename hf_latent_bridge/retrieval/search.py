@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.projection import normalize_rows
 from ..core.validation import as_tensor, check_matrix
 from ..errors import BridgeInputError, IncompatibleEncoderError
 
@@ -30,8 +31,8 @@ def cosine_search(queries: Any, documents: Any, k: int) -> tuple[np.ndarray, np.
     ``queries`` (n, d) and ``documents`` (m, d) are numpy arrays, torch tensors or nested lists. Returns
     ``(scores, ids)``: float32 cosines and int64 document rows, both (n, k).
     """
-    q = _unit(_matrix(queries, "queries"))
-    d = _unit(_matrix(documents, "documents", q.shape[1]))
+    q = normalize_rows(_matrix(queries, "queries"))
+    d = normalize_rows(_matrix(documents, "documents", q.shape[1]))
     _check_count(k, "k")
     if k > len(d):
         raise BridgeInputError(f"k={k} is more than the {len(d)} documents; ask for at most {len(d)}.")
@@ -115,7 +116,7 @@ def two_stage_search(
 
     first = new_queries if bridge is None else bridge.translate(new_queries)
     depth = candidates if index_size is None else min(candidates, index_size)
-    ids = _first_stage(old_index, _unit(first).numpy(), depth)
+    ids = _first_stage(old_index, normalize_rows(first).numpy(), depth)
     known = len(documents) if documents is not None else len(document_vectors)
     if ids.max(initial=-1) >= known:
         raise BridgeInputError(
@@ -129,10 +130,10 @@ def two_stage_search(
         encoded = model.encode_document(
             [documents[int(i)] for i in distinct], batch_size=batch_size, convert_to_numpy=True
         )
-        vectors = _unit(_matrix(encoded, "encoded documents", new_queries.shape[1]))
+        vectors = normalize_rows(_matrix(encoded, "encoded documents", new_queries.shape[1]))
     else:
-        vectors = _unit(document_vectors[torch.from_numpy(distinct)])
-    return _rescore(_unit(new_queries), vectors, distinct, ids, k)
+        vectors = normalize_rows(document_vectors[torch.from_numpy(distinct)])
+    return _rescore(normalize_rows(new_queries), vectors, distinct, ids, k)
 
 
 def _first_stage(index: Any, queries: np.ndarray, depth: int) -> np.ndarray:
@@ -186,11 +187,6 @@ def _texts(queries: Any) -> list[str] | None:
 
 def _matrix(x: Any, name: str, dim: int | None = None) -> torch.Tensor:
     return check_matrix(as_tensor(x, name), name, dim).detach().cpu().float()
-
-
-def _unit(x: Any) -> torch.Tensor:
-    x = torch.as_tensor(x).float()
-    return x / torch.linalg.vector_norm(x, dim=1, keepdim=True).clamp_min(1e-12)
 
 
 def _check_count(value: Any, name: str) -> None:
