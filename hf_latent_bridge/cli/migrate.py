@@ -49,7 +49,7 @@ def migrate(
     ] = None,
     index: Annotated[Path | None, typer.Option(help="OLD index to translate (.npy or faiss).")] = None,
     output_index: Annotated[Path | None, typer.Option(help="Translated index (.npy or .faiss).")] = None,
-    chunk_size: Annotated[int, typer.Option(min=1, help="Rows translated at a time.")] = 65536,
+    chunk_size: Annotated[int, typer.Option(min=1, help="Rows translated at a time.")] = 16384,
     old_id: Annotated[str | None, typer.Option(help="Hub id of the model a local OLD folder holds.")] = None,
     new_id: Annotated[str | None, typer.Option(help="Hub id of the model a local NEW folder holds.")] = None,
     seed: opt.Seed = 0,

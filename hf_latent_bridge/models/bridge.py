@@ -246,13 +246,13 @@ class LatentBridge(ArtifactMixin, BufferModel):
         )
 
     # ------------------------------------------------------------------ translating
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeddings: torch.Tensor, *, out: torch.Tensor | None = None) -> torch.Tensor:
         """Translate a checked (n, d_source) tensor to (n, d_target), computing in the bridge's dtype and
-        returning the input's; a result that is not finite raises, naming the cause."""
+        returning the input's; a result that is not finite raises, naming the cause. ``out``: an (n, d_target)
+        tensor of the bridge's dtype and device to write into (translating in chunks, one reused buffer)."""
         x = embeddings.to(device=self.weight.device, dtype=self.weight.dtype)
-        y, finite = translate_folded(x, self.weight, self.bias, self.output_norm, self.output_shift)
-        # NaN and Inf survive a sum, so one reduction checks the output; only an overflowed sum needs more.
-        if not (finite and (bool(torch.isfinite(y.sum())) or bool(torch.isfinite(y).all()))):
+        y, finite = translate_folded(x, self.weight, self.bias, self.output_norm, self.output_shift, out)
+        if not finite:
             raise BridgeInputError(
                 f"translating overflowed {self.dtype}: the embeddings are too large for this bridge (largest |value| "
                 f"{float(embeddings.abs().max()):.3g}); rescale them, or fit the bridge with dtype=torch.float64."

@@ -8,18 +8,21 @@
 - :func:`prefix_transform` keeps the old index as it is and translates the new encoder's queries on the
   way in, for a bridge that is one affine map.
 
-Every check runs before any output exists. Outputs are written to a hidden sibling that is renamed over
-the destination once complete (a failure midway removes it); an existing file is replaced only with
-``overwrite=True``, and inputs are only read.
+Every check runs before any output exists. Outputs are written to a hidden sibling, flushed to disk and
+renamed over the destination once complete (a failure midway removes it); an existing file is replaced
+only with ``overwrite=True``, and inputs are only read.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import errno
 import functools
 import hashlib
 import io
 import os
+import struct
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +53,9 @@ FAISS_SUFFIXES = (".faiss", ".index")
 METRICS = ("cosine", "ip", "l2")
 #: How far from 1 a row norm may be for the row to count as a unit vector.
 UNIT_TOLERANCE = 1e-3
+#: Alignment of direct writes: file offsets, lengths and memory (the largest logical block in common use).
+BLOCK = 4096
+FLOAT32 = np.dtype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------- public
@@ -58,7 +64,7 @@ def translate_vectors(
     vectors: Any,
     output: str | os.PathLike,
     *,
-    chunk_size: int = 65536,
+    chunk_size: int = 16384,
     normalize: bool = False,
     metric: str | None = None,
     accelerator: Accelerator | None = None,
@@ -103,8 +109,8 @@ def translate_vectors(
             metric = _kept_metric(rows)
         normalize = normalize or metric == "cosine"
 
-        def compute(chunk: np.ndarray, start: int) -> np.ndarray:
-            return _translate_chunk(bridge, chunk, start, normalize, rows.name)
+        def compute(chunk: np.ndarray, start: int, out: torch.Tensor) -> np.ndarray:
+            return _translate_chunk(bridge, chunk, start, normalize, rows.name, out)
 
         fill = functools.partial(
             _fill_npy,
@@ -144,7 +150,7 @@ def write_faiss_index(
     output: str | os.PathLike,
     *,
     metric: str = "cosine",
-    chunk_size: int = 65536,
+    chunk_size: int = 16384,
     overwrite: bool = False,
 ) -> Path:
     """Build a flat faiss index of ``vectors`` (a ``.npy`` file, an array or a faiss index, as in
@@ -557,25 +563,38 @@ def _unit_rows(x: np.ndarray) -> bool:
 
 # ---------------------------------------------------------------------------------------------- compute
 def _translate_chunk(
-    bridge: LatentBridge, chunk: np.ndarray, start: int, normalize: bool, name: str
+    bridge: LatentBridge,
+    chunk: np.ndarray,
+    start: int,
+    normalize: bool,
+    name: str,
+    out: torch.Tensor | None = None,
 ) -> np.ndarray:
-    """Rows ``start:`` translated by the bridge's forward pass (as ``bridge.translate``), as float32."""
+    """Rows ``start:`` translated by the bridge's forward pass (as ``bridge.translate``), as float32, written
+    into ``out`` (a float32 CPU buffer of the result's shape) if the bridge computes in float32 on the CPU."""
+    if out is not None and (bridge.weight.dtype, bridge.weight.device.type) != (torch.float32, "cpu"):
+        out = None
     if not (chunk.flags.writeable and chunk.flags.c_contiguous and chunk.dtype.isnative):
         chunk = np.array(chunk, dtype=chunk.dtype.newbyteorder("="), order="C")  # a copy torch can take
     x = torch.from_numpy(chunk)
     x = x.float() if x.dtype == torch.float16 else x  # computed in the bridge's dtype; kept in float32
-    _check_finite(x, start, name)
-    with torch.no_grad():
-        y = bridge(x)
+    try:
+        with torch.no_grad():
+            y = bridge(x, out=out)  # checks its result
+    except BridgeInputError:
+        _check_finite(x, start, name)  # name the row if the input was not finite
+        raise
     if normalize:
-        y = torch.nn.functional.normalize(y, dim=1)
+        y = y.div_(torch.linalg.vector_norm(y, dim=1, keepdim=True).clamp_min(1e-12))
     return y.to("cpu", torch.float32).numpy()
 
 
 def _npy_header(n: int, dim: int) -> bytes:
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (n, dim)})
-    return header.getvalue()
+    """A ``.npy`` 1.0 header for (n, dim) float32 rows, padded to one :data:`BLOCK` (the format allows any
+    multiple of 64) so that the rows start block-aligned, as direct writes need."""
+    fields = f"{{'descr': '{FLOAT32.str}', 'fortran_order': False, 'shape': ({n}, {dim}), }}"
+    text = fields.ljust(BLOCK - 11) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text.encode("latin1")
 
 
 def _fill_npy(
@@ -585,26 +604,27 @@ def _fill_npy(
     dim: int,
     chunk_size: int,
     read: Callable[[int, int], np.ndarray],
-    compute: Callable[[np.ndarray, int], np.ndarray],
+    compute: Callable[[np.ndarray, int, torch.Tensor], np.ndarray],
     accelerator: Accelerator | None,
     show_progress: bool,
 ) -> None:
     """Write the (n, dim) float32 ``.npy`` at ``path``: the main process writes the header and sizes the file,
-    then each process writes ``compute(read(start, stop), start)`` of its chunks in place. Raises on every
-    process if any failed.
+    then each process writes ``compute(read(start, stop), start, buffer)`` of its chunks in place. Raises on
+    every process if any failed.
 
-    Rows go through the file's reads and writes, never a memory map, so the pages read and written are the
-    OS's cache, not this process's resident memory. One thread writes each chunk while the next is computed
-    (file writes, like torch, release the GIL): two chunks of output are held at most. Reads stay on the
-    caller's thread: from the OS's cache into a reused buffer they cost little, and a second helper thread
-    was slower on 2 cores, competing with the matmul's threads."""
+    Rows are computed into two reused output buffers (fresh memory for every chunk costs a page fault per
+    4 KiB, more than the copy itself) and written from one by a writer thread while the next is computed
+    (file writes, like torch, release the GIL). Writes bypass the OS's cache where the file system allows
+    (:class:`_RowWriter`); reads stay on the caller's thread, from the OS's cache into a reused buffer: a
+    second helper thread was slower on 2 cores, competing with the matmul's threads."""
     header = _npy_header(n, dim)
+    size_in_bytes = len(header) + n * dim * 4
     error = None
     if _is_main(accelerator):
         try:
             with open(path, "r+b") as file:
                 file.write(header)
-                file.truncate(len(header) + n * dim * 4)
+                file.truncate(size_in_bytes)
         except OSError as failure:
             error = failure
     _agree(accelerator, error)
@@ -616,29 +636,96 @@ def _fill_npy(
     start, error = 0, None
     try:
         with (
-            open(path, "r+b", buffering=0) as file,
-            ThreadPoolExecutor(1, thread_name_prefix="migration-writer") as writer,
+            _RowWriter(path, direct=chunk_size * dim * 4 % BLOCK == 0) as writer,
+            ThreadPoolExecutor(1, thread_name_prefix="migration-writer") as thread,
             tqdm(total=n, desc="translating", unit="row", disable=not show_progress, leave=False) as bar,
         ):
-            behind = None
-            for start in starts:
-                rows = compute(read(start, min(start + chunk_size, n)), start).astype("<f4", copy=False)
-                if behind is not None:
-                    behind.result()
-                behind = writer.submit(_write_at, file, rows, len(header) + start * dim * 4)
-                bar.update(len(rows) * size)
-            if behind is not None:
-                behind.result()
+            buffers = [_aligned_bytes(min(chunk_size, n) * dim * 4) for _ in range(2)]
+            writes = [None, None]  # the write from each buffer still in flight
+            for turn, start in enumerate(starts):
+                slot, stop = turn % 2, min(start + chunk_size, n)
+                if writes[slot] is not None:
+                    writes[slot].result()
+                nbytes = (stop - start) * dim * 4
+                out = torch.from_numpy(buffers[slot][:nbytes].view(FLOAT32).reshape(-1, dim))
+                rows = compute(read(start, stop), start, out)
+                if not np.shares_memory(rows, buffers[slot]):  # computed elsewhere: a float64 or GPU bridge
+                    out.copy_(torch.from_numpy(rows))
+                offset = len(header) + start * dim * 4
+                writes[slot] = thread.submit(writer.write, buffers[slot], nbytes, offset)
+                bar.update(stop - start)
+            for write in writes:
+                if write is not None:
+                    write.result()
+        if stop == n:  # the last chunk's direct write ran past the end, to a whole block
+            os.truncate(path, size_in_bytes)
     except Exception as failure:  # shared with every process below
         error = failure
     _agree(accelerator, error, start)
 
 
-def _write_at(file: io.RawIOBase, rows: np.ndarray, offset: int) -> None:
-    view = memoryview(rows.reshape(-1).view(np.uint8))
-    file.seek(offset)
-    while view:
-        view = view[file.write(view) :]
+def _aligned_bytes(nbytes: int) -> np.ndarray:
+    """``nbytes`` rounded up to whole blocks of uninitialised memory starting at a :data:`BLOCK` boundary."""
+    padded = -(-nbytes // BLOCK) * BLOCK
+    raw = np.empty(padded + BLOCK, np.uint8)
+    skip = -raw.ctypes.data % BLOCK
+    return raw[skip : skip + padded]
+
+
+class _RowWriter:
+    """Positioned writes of translated rows that keep out of the OS's cache.
+
+    A migration writes gigabytes it will not read back soon. Through the OS's cache every page of it is
+    allocated, copied into and written back later: on the VM of benchmarks/migration.py 2-5 CPU-seconds
+    per 3 GB (6-30x that for memory new to the VM) against 0.5 written directly. So rows go to the disk
+    with ``O_DIRECT`` where the file system takes it (block-aligned offsets, lengths and buffers:
+    :func:`_npy_header`, :func:`_aligned_bytes`), else through the cache, each chunk's write-back started at
+    once and its pages dropped a few chunks later (as ``dd oflag=nocache``). Either way the file is flushed
+    to disk on a clean exit, so the rename that publishes it never waits on a write-back."""
+
+    LAG = 3  # cached writes: chunks written back before their pages are dropped
+
+    def __init__(self, path: Path, direct: bool) -> None:
+        self.path, self.direct, self.behind = path, direct and hasattr(os, "O_DIRECT"), collections.deque()
+        try:
+            self.descriptor = os.open(path, os.O_WRONLY | (os.O_DIRECT if self.direct else 0))
+        except OSError:  # not every file system takes O_DIRECT
+            self.descriptor, self.direct = os.open(path, os.O_WRONLY), False
+
+    def __enter__(self) -> _RowWriter:
+        return self
+
+    def __exit__(self, failure: type[BaseException] | None, *_: object) -> None:
+        try:
+            if failure is None:
+                os.fsync(self.descriptor)
+        finally:
+            os.close(self.descriptor)
+
+    def write(self, buffer: np.ndarray, nbytes: int, offset: int) -> None:
+        """Write ``buffer[:nbytes]`` at ``offset`` (a direct write: up to the next block boundary)."""
+        if self.direct:
+            try:
+                return self._write(memoryview(buffer)[: -(-nbytes // BLOCK) * BLOCK], offset)
+            except OSError as error:  # alignment refused after all: through the cache from here on
+                if error.errno != errno.EINVAL:
+                    raise
+                os.close(self.descriptor)
+                self.descriptor, self.direct = os.open(self.path, os.O_WRONLY), False
+        self._write(memoryview(buffer)[:nbytes], offset)
+        self._advise(offset, nbytes)  # dirty pages: starts their write-back
+        self.behind.append((offset, nbytes))
+        if len(self.behind) > self.LAG:
+            self._advise(*self.behind.popleft())  # written back by now: drops them
+
+    def _write(self, view: memoryview, offset: int) -> None:
+        os.lseek(self.descriptor, offset, os.SEEK_SET)
+        while view:
+            view = view[os.write(self.descriptor, view) :]
+
+    def _advise(self, offset: int, length: int) -> None:
+        if hasattr(os, "posix_fadvise"):  # Linux and most Unixes; elsewhere the cache keeps the pages
+            os.posix_fadvise(self.descriptor, offset, length, os.POSIX_FADV_DONTNEED)
 
 
 # ---------------------------------------------------------------------------- outputs and processes

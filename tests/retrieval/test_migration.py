@@ -94,6 +94,25 @@ def test_translation_equals_the_bridge_for_every_input(kind, bridge, vectors, tm
     assert _listing(tmp_path) == sorted([*before, "out.npy"])  # nothing hidden left behind
 
 
+@pytest.mark.parametrize("chunk", [256, CHUNK])  # 256 rows of 12 floats are 3 blocks: direct writes
+def test_direct_and_cached_writes_give_the_same_npy(chunk, bridge, vectors, tmp_path):
+    from hf_latent_bridge.retrieval.migration import BLOCK, _RowWriter
+
+    probe = tmp_path / "probe"
+    probe.write_bytes(b"")
+    with _RowWriter(probe, direct=chunk * D_TARGET * 4 % BLOCK == 0) as writer:
+        if chunk == 256 and not writer.direct:
+            pytest.skip(f"the file system of {tmp_path} refuses O_DIRECT")
+        assert writer.direct == (chunk == 256)  # unaligned chunks go through the OS's cache
+    out = translate_vectors(bridge, vectors, tmp_path / "out.npy", chunk_size=chunk)
+    with open(out, "rb") as file:  # a standard .npy whose rows start on a block boundary
+        version = np.lib.format.read_magic(file)
+        assert np.lib.format.read_array_header_1_0(file) == ((N, D_TARGET), False, np.dtype("<f4"))
+        assert version == (1, 0) and file.tell() == BLOCK
+    assert out.stat().st_size == BLOCK + N * D_TARGET * 4  # the last block's padding cut off
+    np.testing.assert_array_equal(np.load(out), _chunked(bridge, vectors, chunk))
+
+
 def test_normalised_rows_and_other_dtypes(bridge, vectors, tmp_path):
     out = translate_vectors(bridge, vectors, tmp_path / "unit.npy", chunk_size=CHUNK, normalize=True)
     np.testing.assert_array_equal(np.load(out), _chunked(bridge, vectors, normalize=True))
