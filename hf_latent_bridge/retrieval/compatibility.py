@@ -6,11 +6,13 @@ texts the bridge never saw. The prediction is the **retention of the target mode
 the share of each held-out text's ten nearest calibration texts in the target's space that its
 translation also ranks in its top ten. Beside it, how well the two encoders agree without a bridge.
 On ChatterBot questions -> answers the prediction was within 0.05 of the retention measured on the real
-questions from 500 calibration texts, and optimistic by up to 0.17 at 200 (benchmarks/compatibility.py).
+questions from 500 calibration texts, and optimistic by up to 0.17 at 200 (benchmarks/compatibility.py),
+where ``auto`` chose an underdetermined linear map: the estimate warns when it does.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -83,6 +85,15 @@ def estimate_compatibility(
     whole = LatentBridge.fit(x, y, method, blend=False, seed=seed, **fit_options)
     chosen, x, y = whole.config, x.double(), y.double()
     options: dict[str, Any] = {"method": chosen.method_selected or chosen.method}
+    if options["method"] == "linear" and len(x) <= x.shape[1]:
+        warnings.warn(
+            f"a linear least-squares bridge from {len(x)} calibration pairs, no more than the source's "
+            f"{x.shape[1]} dimensions, fits them exactly and carries worse to other texts, so this estimate is "
+            f"optimistic (by up to 0.17 at 200 texts in benchmarks/compatibility.py); embed more than "
+            f"{x.shape[1]} texts, or pass method='procrustes'.",
+            UserWarning,
+            stacklevel=2,
+        )
     if options["method"] == "irp":
         options["whitening"] = chosen.whitening_selected
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))

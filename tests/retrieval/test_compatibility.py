@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
@@ -38,3 +40,14 @@ def test_too_small_a_sample_names_the_size_needed():
     x, y = spaces(related=True, n=60)
     with pytest.raises(BridgeInputError, match="60 calibration pairs are too few.*at least 100"):
         estimate_compatibility(x, y)
+
+
+def test_an_underdetermined_linear_bridge_is_flagged_as_optimistic():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(120, 160, generator=g)
+    y = x @ torch.randn(160, 32, generator=g)  # exactly linear, from more dimensions than pairs
+    with pytest.warns(UserWarning, match="120 calibration pairs, no more than the source's 160 dimensions"):
+        assert estimate_compatibility(x, y).method == "linear"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*calibration pairs")
+        assert estimate_compatibility(x, y, method="procrustes").method == "procrustes"
