@@ -633,7 +633,7 @@ def _fill_npy(
     )
     starts = range(rank * chunk_size, n, size * chunk_size)
 
-    start, error = 0, None
+    start, stop, error = 0, 0, None
     try:
         with (
             _RowWriter(path, direct=chunk_size * dim * 4 % BLOCK == 0) as writer,

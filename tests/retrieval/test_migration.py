@@ -374,8 +374,8 @@ folder = Path(sys.argv[1])
 accelerator = Accelerator(cpu=True)
 try:
     bridge = LatentBridge.from_pretrained(folder / "bridge")
-    for name in ("two.npy", "two.faiss"):
-        translate_vectors(bridge, folder / "in.npy", folder / name, chunk_size=150, accelerator=accelerator)
+    for name, chunk in (("two.npy", 150), ("two.faiss", 150), ("two-direct.npy", 256), ("two-whole.npy", WHOLE)):
+        translate_vectors(bridge, folder / "in.npy", folder / name, chunk_size=chunk, accelerator=accelerator)
     try:
         translate_vectors(bridge, folder / "bad.npy", folder / "bad.npy.out.npy", chunk_size=150, accelerator=accelerator)
     except BridgeInputError as error:
@@ -393,7 +393,7 @@ def test_two_processes_write_the_bytes_of_one(bridge, vectors, tmp_path):
     bad[700, 0] = np.nan  # chunk 4, process 0's
     bad[500, 1] = np.inf  # chunk 3, process 1's: the lowest row, which both processes must report
     np.save(tmp_path / "bad.npy", bad)
-    (tmp_path / "script.py").write_text(textwrap.dedent(TWO_PROCESSES))
+    (tmp_path / "script.py").write_text(textwrap.dedent(TWO_PROCESSES).replace("WHOLE", str(N)))
     one = translate_vectors(bridge, tmp_path / "in.npy", tmp_path / "one.npy", chunk_size=150)
     one_index = translate_vectors(bridge, tmp_path / "in.npy", tmp_path / "one.faiss", chunk_size=150)
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
@@ -408,6 +408,11 @@ def test_two_processes_write_the_bytes_of_one(bridge, vectors, tmp_path):
     # 7 chunks of 150 rows: process 0 writes 4, process 1 writes 3 (the last one short)
     assert _digest(tmp_path / "two.npy") == _digest(one)
     assert _digest(tmp_path / "two.faiss") == _digest(one_index)
+    # chunks of 256 rows written with O_DIRECT; one chunk of all rows, so process 1 writes none
+    assert _digest(tmp_path / "two-direct.npy") == _digest(
+        translate_vectors(bridge, tmp_path / "in.npy", tmp_path / "one-direct.npy", chunk_size=256)
+    )
+    np.testing.assert_array_equal(np.load(tmp_path / "two-whole.npy"), bridge.translate(vectors))
     errors = {(tmp_path / f"error-{r}.txt").read_text() for r in (0, 1)}
     assert len(errors) == 1 and "row 500 of the vectors in" in errors.pop()
     assert not (tmp_path / "bad.npy.out.npy").exists()
