@@ -685,12 +685,14 @@ class _RowWriter:
 
     LAG = 3  # cached writes: chunks written back before their pages are dropped
 
+    FLAGS = os.O_WRONLY | getattr(os, "O_BINARY", 0)  # O_BINARY: Windows would translate newlines
+
     def __init__(self, path: Path, direct: bool) -> None:
         self.path, self.direct, self.behind = path, direct and hasattr(os, "O_DIRECT"), collections.deque()
         try:
-            self.descriptor = os.open(path, os.O_WRONLY | (os.O_DIRECT if self.direct else 0))
+            self.descriptor = os.open(path, self.FLAGS | (os.O_DIRECT if self.direct else 0))
         except OSError:  # not every file system takes O_DIRECT
-            self.descriptor, self.direct = os.open(path, os.O_WRONLY), False
+            self.descriptor, self.direct = os.open(path, self.FLAGS), False
 
     def __enter__(self) -> _RowWriter:
         return self
@@ -706,12 +708,13 @@ class _RowWriter:
         """Write ``buffer[:nbytes]`` at ``offset`` (a direct write: up to the next block boundary)."""
         if self.direct:
             try:
-                return self._write(memoryview(buffer)[: -(-nbytes // BLOCK) * BLOCK], offset)
+                self._write(memoryview(buffer)[: -(-nbytes // BLOCK) * BLOCK], offset)
+                return
             except OSError as error:  # alignment refused after all: through the cache from here on
                 if error.errno != errno.EINVAL:
                     raise
                 os.close(self.descriptor)
-                self.descriptor, self.direct = os.open(self.path, os.O_WRONLY), False
+                self.descriptor, self.direct = os.open(self.path, self.FLAGS), False
         self._write(memoryview(buffer)[:nbytes], offset)
         self._advise(offset, nbytes)  # dirty pages: starts their write-back
         self.behind.append((offset, nbytes))
