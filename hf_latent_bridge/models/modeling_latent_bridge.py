@@ -24,7 +24,7 @@ def translate_folded(
     """Sum over members of ``y = x @ W + b``, renormalised to ``output_norm`` and shifted when that norm is
     positive. Each member's share (1 / m in an ensemble, a blend's weights) is folded into its tensors.
     Returns the (n, d_target) result, written into ``out`` when given, and whether it is all finite."""
-    total, finite, direct = None, True, weight.shape[0] > 1
+    total, finite, needs_sum = None, True, weight.shape[0] > 1
     for member in range(weight.shape[0]):
         y = torch.addmm(bias[member], x, weight[member], out=out if total is None else None)
         norm = output_norm[member]
@@ -36,10 +36,10 @@ def translate_folded(
             # In place unless autograd needs y: a second (n, d) buffer costs more than the arithmetic.
             y = torch.addcmul(output_shift[member], y, factor, out=None if y.requires_grad else y)
         else:
-            direct = True
+            needs_sum = True  # a member without renormalisation: its row norms were not checked
         total = y if total is None else total.add_(y) if out is not None else total + y
     # NaN and Inf survive a sum: one reduction checks the result (a sum that overflows counts as not finite)
-    return total, finite and (not direct or bool(torch.isfinite(total.sum())))
+    return total, finite and (not needs_sum or bool(torch.isfinite(total.sum())))
 
 
 class LatentBridgeConfig(PreTrainedConfig):

@@ -676,8 +676,9 @@ class _RowWriter:
     """Positioned writes of translated rows that keep out of the OS's cache.
 
     A migration writes gigabytes it will not read back soon. Through the OS's cache every page of it is
-    allocated, copied into and written back later: on the VM of benchmarks/migration.py 2-5 CPU-seconds
-    per 3 GB (6-30x that for memory new to the VM) against 0.5 written directly. So rows go to the disk
+    allocated, copied into and written back later: on the VM of benchmarks/migration.py, 3 GB cost 2-5
+    CPU-seconds with each chunk's pages dropped after its write-back, and up to 34 s without, against 0.5
+    written directly. So rows go to the disk
     with ``O_DIRECT`` where the file system takes it (block-aligned offsets, lengths and buffers:
     :func:`_npy_header`, :func:`_aligned_bytes`), else through the cache, each chunk's write-back started at
     once and its pages dropped a few chunks later (as ``dd oflag=nocache``). Either way the file is flushed
